@@ -1,0 +1,65 @@
+#include "roipool/c_api.h"
+
+#include <cstring>
+#include <string>
+
+namespace {
+
+int32_t report(const roipool::Status& status, char* error, size_t error_size) {
+  if (!status.ok() && error != nullptr && error_size > 0) {
+    std::strncpy(error, status.message().c_str(), error_size - 1);
+    error[error_size - 1] = '\0';
+  }
+  return static_cast<int32_t>(status.code());
+}
+
+bool valid_op(int32_t op) { return op >= 0 && op < roipool::kNumOps; }
+
+}  // namespace
+
+const char* roipool_version(void) { return ROIPOOL_VERSION; }
+
+int32_t roipool_cuda_compiled(void) { return roipool::cuda_compiled() ? 1 : 0; }
+
+int32_t roipool_op_from_name(const char* name, int32_t* op) {
+  roipool::OpKind kind;
+  if (name == nullptr || !roipool::op_from_name(name, &kind)) return 1;
+  *op = static_cast<int32_t>(kind);
+  return 0;
+}
+
+int32_t roipool_default_attrs(int32_t op, roipool::OpAttrs* attrs) {
+  if (!valid_op(op) || attrs == nullptr) return 1;
+  *attrs = roipool::default_attrs(static_cast<roipool::OpKind>(op));
+  return 0;
+}
+
+int32_t roipool_set_attribute(int32_t op, roipool::OpAttrs* attrs, const char* name, int32_t type,
+                              const int64_t* ints, const float* floats, int64_t count,
+                              const char* text, char* error, size_t error_size) {
+  if (!valid_op(op) || attrs == nullptr || name == nullptr || count < 0) {
+    return report(roipool::Status::InvalidArgument("roipool_set_attribute: bad arguments"), error,
+                  error_size);
+  }
+  roipool::AttrValue value;
+  value.type = static_cast<roipool::AttrType>(type);
+  if (ints != nullptr) value.ints.assign(ints, ints + count);
+  if (floats != nullptr) value.floats.assign(floats, floats + count);
+  if (text != nullptr) value.text = text;
+  return report(roipool::set_attribute(static_cast<roipool::OpKind>(op), name, value, attrs), error,
+                error_size);
+}
+
+int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
+                        int32_t device, void* stream, int32_t num_threads, char* error,
+                        size_t error_size) {
+  if (!valid_op(op) || attrs == nullptr || args == nullptr || (device != 0 && device != 1)) {
+    return report(roipool::Status::InvalidArgument("roipool_forward: bad arguments"), error,
+                  error_size);
+  }
+  const auto kind = static_cast<roipool::OpKind>(op);
+  const roipool::Status status =
+      device == 0 ? roipool::forward_cpu(kind, *attrs, *args, roipool::CpuOptions{num_threads})
+                  : roipool::forward_cuda(kind, *attrs, *args, stream);
+  return report(status, error, error_size);
+}

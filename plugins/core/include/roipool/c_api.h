@@ -1,0 +1,26 @@
+// Flat C ABI over the kernel core, used by the Python binding (ctypes). Structs are
+// the standard-layout ones of common.h. Every function returns a Status::Code as
+// int32 (0 = ok) and, on failure, writes a NUL-terminated message into `error`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "roipool/common.h"
+
+#define ROIPOOL_C_API extern "C" __attribute__((visibility("default")))
+
+ROIPOOL_C_API const char* roipool_version(void);
+ROIPOOL_C_API int32_t roipool_cuda_compiled(void);
+ROIPOOL_C_API int32_t roipool_op_from_name(const char* name, int32_t* op);
+ROIPOOL_C_API int32_t roipool_default_attrs(int32_t op, roipool::OpAttrs* attrs);
+// One attribute by name; type is an AttrType, `ints` / `floats` hold `count` values
+// and `text` a NUL-terminated string, as the type requires.
+ROIPOOL_C_API int32_t roipool_set_attribute(int32_t op, roipool::OpAttrs* attrs, const char* name,
+                                            int32_t type, const int64_t* ints, const float* floats,
+                                            int64_t count, const char* text, char* error,
+                                            size_t error_size);
+// device 0: CPU (num_threads as CpuOptions); device 1: CUDA on `stream`.
+ROIPOOL_C_API int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs,
+                                      const roipool::OpArgs* args, int32_t device, void* stream,
+                                      int32_t num_threads, char* error, size_t error_size);

@@ -1,0 +1,177 @@
+// roipool kernel core: the public C++ API shared by every backend.
+//
+// The core depends on nothing but the C++17 standard library (and the CUDA runtime
+// for the CUDA kernels). Every adapter (ONNX Runtime op, TensorRT plugin, Python
+// binding) describes a call with `OpKind` + `OpAttrs` + `OpArgs` and hands it to
+// `forward_cpu` / `forward_cuda`. Attribute names, defaults, parsing, validation
+// and error text live here once (attributes.cpp, validation.cpp).
+//
+// All structs are standard-layout PODs: the C ABI (c_api.h) passes them as they are
+// and the Python binding mirrors them with ctypes. Keep field order in sync with
+// python/roipool/_native.py.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace roipool {
+
+// One value per operator of SPEC.md section 1, in SPEC order.
+enum class OpKind : int32_t {
+  kRoIPool = 0,
+  kRoIAlign = 1,
+  kRoIWarp = 2,
+  kPSRoIPool = 3,
+  kPSRoIAlign = 4,
+  kDeformRoIPool = 5,
+  kMultiScaleRoIAlign = 6,
+  kRoIAlignRotated = 7,
+  kPrRoIPool = 8,
+};
+constexpr int32_t kNumOps = 9;
+
+enum class DType : int32_t { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+enum class Layout : int32_t { kNCHW = 0, kNHWC = 1 };
+enum class PoolMode : int32_t { kAvg = 0, kMax = 1 };
+enum class LevelMapping : int32_t { kTorchvision = 0, kMMDet = 1 };
+
+constexpr int32_t kMaxLevels = 8;
+// Upper bound on samples per bin axis, explicit or adaptive: keeps absurd boxes and
+// sampling ratios finite (SPEC section 2: "huge sampling ratios" get a defined result).
+constexpr int32_t kMaxSamplingGrid = 1024;
+
+// Every attribute of every op; an op reads the ones SPEC section 3 lists for it.
+struct OpAttrs {
+  int32_t pooled_h;
+  int32_t pooled_w;
+  float spatial_scale;
+  int32_t sampling_ratio;  // <= 0: adaptive
+  int32_t aligned;         // 0/1
+  PoolMode mode;
+  float gamma;             // DeformRoIPool
+  int32_t clockwise;       // RoIAlignRotated, 0/1
+  int32_t num_levels;      // MultiScaleRoIAlign: entries used in spatial_scales
+  float spatial_scales[kMaxLevels];
+  LevelMapping level_mapping;
+  float canonical_scale;   // <= 0: the mapping's default (torchvision 224, mmdet 56)
+  int32_t canonical_level;
+  float roi_scale_factor;
+};
+
+// Defaults used when an attribute is absent (SPEC section 1: every field has one).
+OpAttrs default_attrs(OpKind op);
+
+// canonical_scale with the "<= 0 means the mapping's default" rule applied.
+float effective_canonical_scale(const OpAttrs& attrs);
+
+// One input feature map. `data` points at element [0, 0, 0, 0].
+struct FeatureMap {
+  const void* data;
+  int64_t batch;
+  int64_t channels;
+  int64_t height;
+  int64_t width;
+  Layout layout;
+};
+
+// Everything one forward call reads and writes. Device pointers for CUDA.
+struct OpArgs {
+  DType dtype;                 // features, offset, mask and output
+  DType rois_dtype;            // kFloat32 or == dtype
+  int32_t num_features;        // 1; L for MultiScaleRoIAlign (finest first)
+  const FeatureMap* features;  // host array of num_features entries
+  const void* rois;            // [K, 5] (rotated: [K, 6]) contiguous
+  int64_t num_rois;            // K >= 0
+  const void* offset;          // DeformRoIPool: [K, 2, ph, pw] or nullptr
+  const void* mask;            // DeformRoIPool: [K, 1, ph, pw] or nullptr
+  void* output;                // [K, C_out, ph, pw] contiguous NCHW
+};
+
+class Status {
+ public:
+  enum class Code : int32_t { kOk = 0, kInvalidArgument = 1, kUnsupported = 2, kCudaError = 3 };
+  Status() = default;
+  static Status Ok() { return Status(); }
+  static Status InvalidArgument(std::string message) {
+    return Status(Code::kInvalidArgument, std::move(message));
+  }
+  static Status Unsupported(std::string message) {
+    return Status(Code::kUnsupported, std::move(message));
+  }
+  static Status CudaError(std::string message) {
+    return Status(Code::kCudaError, std::move(message));
+  }
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+// ---- names and attribute schema (attributes.cpp) ---------------------------------
+
+// ONNX op_type / TensorRT plugin name, e.g. "RoIAlign".
+const char* op_name(OpKind op);
+// Python / C++ snake-case name, e.g. "roi_align".
+const char* op_snake_name(OpKind op);
+bool op_from_name(std::string_view name, OpKind* op);  // accepts either spelling
+
+enum class AttrType : int32_t { kInt = 0, kFloat = 1, kString = 2, kInts = 3, kFloats = 4 };
+
+struct AttrSpec {
+  const char* name;
+  AttrType type;
+};
+
+// The ONNX attributes (= TensorRT plugin fields) of `op`, in a fixed order.
+std::vector<AttrSpec> op_attributes(OpKind op);
+
+// An attribute value as adapters receive it. For kString, `text` holds the string;
+// for kInt / kFloat one entry of `ints` / `floats`.
+struct AttrValue {
+  AttrType type = AttrType::kInt;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::string text;
+};
+
+// Parse one attribute into `attrs`. Unknown names, wrong types and out-of-range
+// values give kInvalidArgument with a message naming op and attribute.
+Status set_attribute(OpKind op, std::string_view name, const AttrValue& value, OpAttrs* attrs);
+// The value of one attribute of `op` (for serialization); `name` must be listed.
+AttrValue get_attribute(OpKind op, std::string_view name, const OpAttrs& attrs);
+
+// ---- shapes and validation (validation.cpp) ---------------------------------------
+
+int32_t rois_columns(OpKind op);     // 5, or 6 for RoIAlignRotated
+int32_t min_inputs(OpKind op);       // ONNX inputs (features count as one each)
+int32_t max_inputs(OpKind op);
+// C_out for C input channels (C / (ph * pw) for PS ops).
+int64_t output_channels(OpKind op, const OpAttrs& attrs, int64_t channels);
+
+Status validate_attrs(OpKind op, const OpAttrs& attrs);
+// Checks shapes, dtypes and pointers of one call (not the RoI values: bad RoIs give
+// zeros inside the kernels, SPEC section 2).
+Status validate_args(OpKind op, const OpAttrs& attrs, const OpArgs& args);
+
+// ---- execution (dispatch.cpp) -------------------------------------------------------
+
+struct CpuOptions {
+  int32_t num_threads = 0;  // <= 0: std::thread::hardware_concurrency()
+};
+
+// Validate, then run the op's CPU kernel. K = 0 returns Ok without touching memory.
+Status forward_cpu(OpKind op, const OpAttrs& attrs, const OpArgs& args,
+                   const CpuOptions& options = {});
+// Validate, then enqueue the op's CUDA kernel on `stream` (a cudaStream_t). Returns
+// kUnsupported when the core was built without CUDA.
+Status forward_cuda(OpKind op, const OpAttrs& attrs, const OpArgs& args, void* stream);
+bool cuda_compiled();
+
+}  // namespace roipool

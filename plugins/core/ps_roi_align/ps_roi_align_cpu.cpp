@@ -1,0 +1,10 @@
+// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+#include "op_kernels.h"
+
+namespace roipool {
+
+Status ps_roi_align_forward_cpu(const OpAttrs&, const OpArgs&, int32_t) {
+  return Status::Unsupported("ps_roi_align: CPU kernel not implemented yet");
+}
+
+}  // namespace roipool

@@ -1,0 +1,10 @@
+// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+#include "op_kernels.h"
+
+namespace roipool {
+
+Status roi_align_rotated_forward_cuda(const OpAttrs&, const OpArgs&, void*) {
+  return Status::Unsupported("roi_align_rotated: CUDA kernel not implemented yet");
+}
+
+}  // namespace roipool
