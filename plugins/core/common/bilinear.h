@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "dtype.h"
 #include "macros.h"
 
 namespace roipool {

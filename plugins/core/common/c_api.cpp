@@ -50,6 +50,26 @@ int32_t roipool_set_attribute(int32_t op, roipool::OpAttrs* attrs, const char* n
                 error_size);
 }
 
+int32_t roipool_attribute_type(int32_t op, const char* name, int32_t* type) {
+  if (!valid_op(op) || name == nullptr || type == nullptr) return 1;
+  for (const roipool::AttrSpec& spec : roipool::op_attributes(static_cast<roipool::OpKind>(op))) {
+    if (std::strcmp(spec.name, name) == 0) {
+      *type = static_cast<int32_t>(spec.type);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+int32_t roipool_rois_columns(int32_t op) {
+  return valid_op(op) ? roipool::rois_columns(static_cast<roipool::OpKind>(op)) : -1;
+}
+
+int64_t roipool_output_channels(int32_t op, const roipool::OpAttrs* attrs, int64_t channels) {
+  if (!valid_op(op) || attrs == nullptr) return -1;
+  return roipool::output_channels(static_cast<roipool::OpKind>(op), *attrs, channels);
+}
+
 int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
                         int32_t device, void* stream, int32_t num_threads, char* error,
                         size_t error_size) {

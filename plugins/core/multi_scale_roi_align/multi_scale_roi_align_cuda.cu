@@ -1,10 +1,15 @@
-// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+// MultiScaleRoIAlign on CUDA (SPEC 3.6: one pass, each RoI on its level):
+// the shared bin sampler with this op's geometry.
+#include "bin_sampler_cuda.cuh"
+#include "multi_scale_geometry.h"
 #include "op_kernels.h"
 
 namespace roipool {
 
-Status multi_scale_roi_align_forward_cuda(const OpAttrs&, const OpArgs&, void*) {
-  return Status::Unsupported("multi_scale_roi_align: CUDA kernel not implemented yet");
+Status multi_scale_roi_align_forward_cuda(const OpAttrs& attrs, const OpArgs& args, void* stream) {
+  const auto geometry = MultiScaleGeometry::from_attrs(attrs);
+  const BinOptions options = bin_options(OpKind::kMultiScaleRoIAlign, attrs, args);
+  return bilinear_pool_cuda(attrs, args, stream, geometry, options);
 }
 
 }  // namespace roipool

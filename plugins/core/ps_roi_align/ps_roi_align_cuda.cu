@@ -1,10 +1,14 @@
-// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+// PSRoIAlign on CUDA (SPEC 3.4: aligned box, position-sensitive channels):
+// the shared bin sampler with this op's geometry.
+#include "bin_sampler_cuda.cuh"
 #include "op_kernels.h"
 
 namespace roipool {
 
-Status ps_roi_align_forward_cuda(const OpAttrs&, const OpArgs&, void*) {
-  return Status::Unsupported("ps_roi_align: CUDA kernel not implemented yet");
+Status ps_roi_align_forward_cuda(const OpAttrs& attrs, const OpArgs& args, void* stream) {
+  const auto geometry = BoxGeometry::from_attrs(attrs, true, false);
+  const BinOptions options = bin_options(OpKind::kPSRoIAlign, attrs, args);
+  return bilinear_pool_cuda(attrs, args, stream, geometry, options);
 }
 
 }  // namespace roipool

@@ -1,10 +1,14 @@
-// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+// RoIAlign on CUDA (SPEC 3.2):
+// the shared bin sampler with this op's geometry.
+#include "bin_sampler_cuda.cuh"
 #include "op_kernels.h"
 
 namespace roipool {
 
-Status roi_align_forward_cuda(const OpAttrs&, const OpArgs&, void*) {
-  return Status::Unsupported("roi_align: CUDA kernel not implemented yet");
+Status roi_align_forward_cuda(const OpAttrs& attrs, const OpArgs& args, void* stream) {
+  const auto geometry = BoxGeometry::from_attrs(attrs, attrs.aligned != 0, false);
+  const BinOptions options = bin_options(OpKind::kRoIAlign, attrs, args);
+  return bilinear_pool_cuda(attrs, args, stream, geometry, options);
 }
 
 }  // namespace roipool

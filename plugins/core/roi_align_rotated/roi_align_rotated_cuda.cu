@@ -1,10 +1,15 @@
-// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+// RoIAlignRotated on CUDA (SPEC 3.7, mmcv rules):
+// the shared bin sampler with this op's geometry.
+#include "bin_sampler_cuda.cuh"
 #include "op_kernels.h"
+#include "rotated_geometry.h"
 
 namespace roipool {
 
-Status roi_align_rotated_forward_cuda(const OpAttrs&, const OpArgs&, void*) {
-  return Status::Unsupported("roi_align_rotated: CUDA kernel not implemented yet");
+Status roi_align_rotated_forward_cuda(const OpAttrs& attrs, const OpArgs& args, void* stream) {
+  const auto geometry = RotatedGeometry::from_attrs(attrs);
+  const BinOptions options = bin_options(OpKind::kRoIAlignRotated, attrs, args);
+  return bilinear_pool_cuda(attrs, args, stream, geometry, options);
 }
 
 }  // namespace roipool

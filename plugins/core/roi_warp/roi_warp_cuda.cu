@@ -1,10 +1,14 @@
-// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+// RoIWarp on CUDA (SPEC 3.3: quantised box, then RoIAlign aligned=0, scale 1):
+// the shared bin sampler with this op's geometry.
+#include "bin_sampler_cuda.cuh"
 #include "op_kernels.h"
 
 namespace roipool {
 
-Status roi_warp_forward_cuda(const OpAttrs&, const OpArgs&, void*) {
-  return Status::Unsupported("roi_warp: CUDA kernel not implemented yet");
+Status roi_warp_forward_cuda(const OpAttrs& attrs, const OpArgs& args, void* stream) {
+  const auto geometry = BoxGeometry::from_attrs(attrs, false, true);
+  const BinOptions options = bin_options(OpKind::kRoIWarp, attrs, args);
+  return bilinear_pool_cuda(attrs, args, stream, geometry, options);
 }
 
 }  // namespace roipool

@@ -20,6 +20,13 @@ ROIPOOL_C_API int32_t roipool_set_attribute(int32_t op, roipool::OpAttrs* attrs,
                                             int32_t type, const int64_t* ints, const float* floats,
                                             int64_t count, const char* text, char* error,
                                             size_t error_size);
+// Schema queries, so bindings need no copy of it: the AttrType of attribute `name`
+// of `op` (error when `op` has no such attribute), the rois column count, and C_out
+// for `channels` input channels under `attrs`.
+ROIPOOL_C_API int32_t roipool_attribute_type(int32_t op, const char* name, int32_t* type);
+ROIPOOL_C_API int32_t roipool_rois_columns(int32_t op);
+ROIPOOL_C_API int64_t roipool_output_channels(int32_t op, const roipool::OpAttrs* attrs,
+                                              int64_t channels);
 // device 0: CPU (num_threads as CpuOptions); device 1: CUDA on `stream`.
 ROIPOOL_C_API int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs,
                                       const roipool::OpArgs* args, int32_t device, void* stream,

@@ -1,0 +1,262 @@
+#include "ort_kernel.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace roipool::ort {
+namespace {
+
+// ---- attributes --------------------------------------------------------------------
+
+template <typename T, typename Getter>
+std::optional<std::vector<T>> read_array(const OrtApi& api, Getter getter,
+                                         const OrtKernelInfo* info, const char* name) {
+  size_t size = 0;  // a null buffer asks for the element count
+  if (!succeeded(api, (api.*getter)(info, name, nullptr, &size))) return std::nullopt;
+  std::vector<T> values(size);
+  if (size > 0 && !succeeded(api, (api.*getter)(info, name, values.data(), &size))) {
+    return std::nullopt;
+  }
+  return values;
+}
+
+// The node's attribute `name` read as `type`; nullopt when it has none of that type.
+std::optional<AttrValue> read_as(const OrtApi& api, const OrtKernelInfo* info, const char* name,
+                                 AttrType type) {
+  AttrValue value;
+  value.type = type;
+  switch (type) {
+    case AttrType::kInt: {
+      int64_t i = 0;
+      if (!succeeded(api, api.KernelInfoGetAttribute_int64(info, name, &i))) return std::nullopt;
+      value.ints = {i};
+      return value;
+    }
+    case AttrType::kFloat: {
+      float f = 0.f;
+      if (!succeeded(api, api.KernelInfoGetAttribute_float(info, name, &f))) return std::nullopt;
+      value.floats = {f};
+      return value;
+    }
+    case AttrType::kString: {
+      auto chars = read_array<char>(api, &OrtApi::KernelInfoGetAttribute_string, info, name);
+      if (!chars) return std::nullopt;
+      value.text.assign(chars->data(), chars->empty() ? 0 : chars->size() - 1);  // drop the NUL
+      return value;
+    }
+    case AttrType::kInts: {
+      auto ints = read_array<int64_t>(api, &OrtApi::KernelInfoGetAttributeArray_int64, info, name);
+      if (!ints) return std::nullopt;
+      value.ints = std::move(*ints);
+      return value;
+    }
+    case AttrType::kFloats: {
+      auto floats = read_array<float>(api, &OrtApi::KernelInfoGetAttributeArray_float, info, name);
+      if (!floats) return std::nullopt;
+      value.floats = std::move(*floats);
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+// The node's attribute `spec.name` in whatever ONNX type it has (the schema's type
+// first), so that a wrong type reaches set_attribute and gets the core's message.
+std::optional<AttrValue> read_attribute(const OrtApi& api, const OrtKernelInfo* info,
+                                        const AttrSpec& spec) {
+  if (auto value = read_as(api, info, spec.name, spec.type)) return value;
+  for (AttrType type : {AttrType::kInt, AttrType::kFloat, AttrType::kString, AttrType::kInts,
+                        AttrType::kFloats}) {
+    if (type == spec.type) continue;
+    if (auto value = read_as(api, info, spec.name, type)) return value;
+  }
+  return std::nullopt;
+}
+
+// Every attribute any roipool op has. One that belongs to another op (mode on
+// PSRoIAlign) is reported by set_attribute; names foreign to roipool, such as
+// plugin_namespace, are never read and so ignored.
+const std::vector<AttrSpec>& roipool_attribute_names() {
+  static const std::vector<AttrSpec> names = [] {
+    std::vector<AttrSpec> all;
+    for (int32_t k = 0; k < kNumOps; ++k) {
+      for (const AttrSpec& spec : op_attributes(static_cast<OpKind>(k))) {
+        bool seen = false;
+        for (const AttrSpec& s : all) seen = seen || std::string_view(s.name) == spec.name;
+        if (!seen) all.push_back(spec);
+      }
+    }
+    return all;
+  }();
+  return names;
+}
+
+Status parse_attributes(const OrtApi& api, const OrtKernelInfo* info, OpKind op, OpAttrs* attrs) {
+  *attrs = default_attrs(op);
+  for (const AttrSpec& spec : roipool_attribute_names()) {
+    std::optional<AttrValue> value = read_attribute(api, info, spec);
+    if (!value) continue;  // absent: the core's default
+    Status status = set_attribute(op, spec.name, *value, attrs);
+    if (!status.ok()) return status;
+  }
+  return validate_attrs(op, *attrs);
+}
+
+// ---- tensors -----------------------------------------------------------------------
+
+Status invalid(OpKind op, const std::string& why) {
+  return Status::InvalidArgument(std::string(op_name(op)) + ": " + why);
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+bool to_dtype(ONNXTensorElementDataType type, DType* dtype) {
+  switch (type) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT: *dtype = DType::kFloat32; return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: *dtype = DType::kFloat16; return true;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16: *dtype = DType::kBFloat16; return true;
+    default: return false;
+  }
+}
+
+// One input tensor: data, shape and dtype.
+struct TensorView {
+  const void* data = nullptr;
+  std::vector<int64_t> shape;
+  DType dtype = DType::kFloat32;
+};
+
+Status view_tensor(OpKind op, const Ort::ConstValue& value, const char* what, TensorView* view) {
+  auto info = value.GetTensorTypeAndShapeInfo();
+  if (!to_dtype(info.GetElementType(), &view->dtype)) {
+    return invalid(op, std::string(what) + " must be float32, float16 or bfloat16");
+  }
+  view->shape = info.GetShape();
+  view->data = value.GetTensorRawData();
+  return Status::Ok();
+}
+
+Status view_feature(OpKind op, const Ort::ConstValue& value, TensorView* view, FeatureMap* map) {
+  Status status = view_tensor(op, value, "input", view);
+  if (!status.ok()) return status;
+  if (view->shape.size() != 4) {
+    return invalid(op, "input must be [B, C, H, W], got " + shape_text(view->shape));
+  }
+  *map = FeatureMap{view->data, view->shape[0], view->shape[1], view->shape[2], view->shape[3],
+                    Layout::kNCHW};
+  return Status::Ok();
+}
+
+// DeformRoIPool's optional offset / mask: nullptr when absent, else checked against `expected`.
+Status optional_input(OpKind op, const Ort::KernelContext& context, size_t index, const char* what,
+                      const std::vector<int64_t>& expected, DType dtype, const void** data) {
+  *data = nullptr;
+  if (index >= context.GetInputCount()) return Status::Ok();
+  Ort::ConstValue value = context.GetInput(index);
+  if (static_cast<const OrtValue*>(value) == nullptr) return Status::Ok();
+  TensorView view;
+  Status status = view_tensor(op, value, what, &view);
+  if (!status.ok()) return status;
+  if (view.shape != expected || view.dtype != dtype) {
+    return invalid(op, std::string(what) + " must be " + shape_text(expected) +
+                           " with the input's dtype, got " + shape_text(view.shape));
+  }
+  *data = view.data;
+  return Status::Ok();
+}
+
+}  // namespace
+
+OrtStatusPtr to_ort_status(const OrtApi& api, const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kOk: return nullptr;
+    case Status::Code::kInvalidArgument:
+      return api.CreateStatus(ORT_INVALID_ARGUMENT, status.message().c_str());
+    case Status::Code::kUnsupported:
+      return api.CreateStatus(ORT_NOT_IMPLEMENTED, status.message().c_str());
+    case Status::Code::kCudaError: return api.CreateStatus(ORT_EP_FAIL, status.message().c_str());
+  }
+  return api.CreateStatus(ORT_FAIL, status.message().c_str());
+}
+
+OrtStatusPtr RoipoolKernel::Create(const OrtApi& api, const OrtKernelInfo* info, OpKind op,
+                                   Device device, void** kernel) noexcept {
+  try {
+    OpAttrs attrs{};
+    Status status = parse_attributes(api, info, op, &attrs);
+    if (!status.ok()) return to_ort_status(api, status);
+    *kernel = std::make_unique<RoipoolKernel>(api, op, device, attrs).release();  // KernelDestroy frees it
+    return nullptr;
+  } catch (const std::exception& e) {
+    return api.CreateStatus(ORT_FAIL, e.what());
+  }
+}
+
+OrtStatusPtr RoipoolKernel::ComputeV2(OrtKernelContext* context) noexcept {
+  try {
+    return to_ort_status(api_, Compute(context));
+  } catch (const Ort::Exception& e) {
+    return api_.CreateStatus(e.GetOrtErrorCode(), e.what());
+  } catch (const std::exception& e) {
+    return api_.CreateStatus(ORT_FAIL, e.what());
+  }
+}
+
+Status RoipoolKernel::Compute(OrtKernelContext* raw_context) const {
+  const Ort::KernelContext context(raw_context);
+  const size_t num_inputs = context.GetInputCount();
+  // Node contract: (input, rois[, offset, mask]) or, for MultiScaleRoIAlign, (rois, f0, ..., fL-1).
+  const bool rois_first = op_ == OpKind::kMultiScaleRoIAlign;
+  const size_t first_feature = rois_first ? 1 : 0;
+  const size_t end_feature = rois_first ? num_inputs : 1;
+  if (num_inputs < 2) return invalid(op_, "expected at least 2 inputs");
+
+  std::vector<FeatureMap> features(end_feature - first_feature);
+  TensorView feature;
+  for (size_t i = first_feature; i < end_feature; ++i) {
+    Status status = view_feature(op_, context.GetInput(i), &feature, &features[i - first_feature]);
+    if (!status.ok()) return status;
+  }
+  TensorView rois;
+  Status status = view_tensor(op_, context.GetInput(rois_first ? 0 : 1), "rois", &rois);
+  if (!status.ok()) return status;
+  const int64_t columns = rois_columns(op_);
+  if (rois.shape.size() != 2 || rois.shape[1] != columns) {
+    return invalid(op_, "rois must be [K, " + std::to_string(columns) + "], got " +
+                            shape_text(rois.shape));
+  }
+  const int64_t num_rois = rois.shape[0];
+
+  OpArgs args{};
+  args.dtype = feature.dtype;
+  args.rois_dtype = rois.dtype;
+  args.num_features = static_cast<int32_t>(features.size());
+  args.features = features.data();
+  args.rois = rois.data;
+  args.num_rois = num_rois;
+  if (op_ == OpKind::kDeformRoIPool) {
+    const int64_t ph = attrs_.pooled_h, pw = attrs_.pooled_w;
+    status = optional_input(op_, context, 2, "offset", {num_rois, 2, ph, pw}, feature.dtype, &args.offset);
+    if (!status.ok()) return status;
+    status = optional_input(op_, context, 3, "mask", {num_rois, 1, ph, pw}, feature.dtype, &args.mask);
+    if (!status.ok()) return status;
+  }
+
+  const int64_t channels = output_channels(op_, attrs_, features.front().channels);
+  Ort::UnownedValue output =
+      context.GetOutput(0, {num_rois, channels, attrs_.pooled_h, attrs_.pooled_w});
+  args.output = output.GetTensorMutableRawData();
+
+  if (device_ == Device::kCuda) {
+    return forward_cuda(op_, attrs_, args, context.GetGPUComputeStream());
+  }
+  return forward_cpu(op_, attrs_, args);
+}
+
+}  // namespace roipool::ort

@@ -1,0 +1,127 @@
+// RegisterCustomOps: the library's only exported symbol. Registers every roipool op in
+// domain "roipool" (opset 1) once per (execution provider, element types) pair, all
+// backed by the one generic RoipoolKernel.
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ort_kernel.h"
+
+namespace roipool::ort {
+namespace {
+
+constexpr const char* kDomain = "roipool";
+
+ONNXTensorElementDataType onnx_type(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+    case DType::kFloat16: return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+    case DType::kBFloat16: return ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16;
+  }
+  return ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+}
+
+// Features T and rois (float32 or T) for one provider; the output is T.
+std::vector<Signature> signatures(Device device) {
+  std::vector<Signature> list = {{DType::kFloat32, DType::kFloat32},
+                                 {DType::kFloat16, DType::kFloat16},
+                                 {DType::kFloat16, DType::kFloat32}};
+  if (device == Device::kCpu) {
+    list.push_back({DType::kBFloat16, DType::kBFloat16});
+    list.push_back({DType::kBFloat16, DType::kFloat32});
+  }
+  return list;
+}
+
+// One (op, provider, types) registration. Fixed element types (not UNDEFINED) let ONNX
+// Runtime infer the output type and pick the kernel for a node's input types.
+class RoipoolCustomOp : public Ort::CustomOpBase<RoipoolCustomOp, RoipoolKernel, true> {
+ public:
+  RoipoolCustomOp(OpKind op, Device device, Signature signature)
+      : op_(op), device_(device), signature_(signature) {
+    // CustomOpBase only knows a static InferOutputShape; ours needs the op kind.
+    OrtCustomOp::InferOutputShapeFn = [](const OrtCustomOp* self, OrtShapeInferContext* context) {
+      return infer_output_shape(Ort::GetApi(), static_cast<const RoipoolCustomOp*>(self)->op_, context);
+    };
+  }
+
+  const char* GetName() const { return op_name(op_); }
+  const char* GetExecutionProviderType() const {
+    return device_ == Device::kCuda ? "CUDAExecutionProvider" : "CPUExecutionProvider";
+  }
+
+  // Inputs as declared slots: MultiScaleRoIAlign has (rois, features...) with a
+  // variadic last slot; DeformRoIPool (input, rois, offset?, mask?); the rest (input, rois).
+  size_t GetInputTypeCount() const { return op_ == OpKind::kDeformRoIPool ? 4 : 2; }
+  ONNXTensorElementDataType GetInputType(size_t index) const {
+    return onnx_type(index == rois_slot() ? signature_.rois : signature_.features);
+  }
+  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(size_t index) const {
+    if (op_ == OpKind::kMultiScaleRoIAlign && index == 1) return INPUT_OUTPUT_VARIADIC;
+    if (op_ == OpKind::kDeformRoIPool && index >= 2) return INPUT_OUTPUT_OPTIONAL;
+    return INPUT_OUTPUT_REQUIRED;
+  }
+
+  size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(size_t) const { return onnx_type(signature_.features); }
+
+  OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const {
+    return RoipoolKernel::Create(api, info, op_, device_, kernel);
+  }
+
+ private:
+  size_t rois_slot() const { return op_ == OpKind::kMultiScaleRoIAlign ? 0 : 1; }
+
+  OpKind op_;
+  Device device_;
+  Signature signature_;
+};
+
+std::vector<Device> devices() {
+#ifdef ROIPOOL_WITH_CUDA
+  return {Device::kCpu, Device::kCuda};
+#else
+  return {Device::kCpu};
+#endif
+}
+
+// The domain every session shares. ONNX Runtime keeps pointers to it and its ops, so
+// both live until the library is unloaded.
+OrtCustomOpDomain* shared_domain() {
+  static std::deque<RoipoolCustomOp> ops;
+  static Ort::CustomOpDomain domain{kDomain};
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (Device device : devices()) {
+      for (Signature signature : signatures(device)) {
+        for (int32_t k = 0; k < kNumOps; ++k) {
+          domain.Add(&ops.emplace_back(static_cast<OpKind>(k), device, signature));
+        }
+      }
+    }
+  });
+  return domain;
+}
+
+}  // namespace
+}  // namespace roipool::ort
+
+extern "C" __attribute__((visibility("default"))) OrtStatus* ORT_API_CALL
+RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
+  const OrtApi* api = api_base->GetApi(ORT_API_VERSION);
+  if (api == nullptr) {
+    // Older than the headers we were built with: report through the oldest API table.
+    const std::string message =
+        "libroipool_ort needs ONNX Runtime >= 1." + std::to_string(ORT_API_VERSION);
+    return api_base->GetApi(1)->CreateStatus(ORT_FAIL, message.c_str());
+  }
+  Ort::InitApi(api);
+  try {
+    return api->AddCustomOpDomain(options, roipool::ort::shared_domain());
+  } catch (const Ort::Exception& e) {
+    return api->CreateStatus(e.GetOrtErrorCode(), e.what());
+  } catch (const std::exception& e) {
+    return api->CreateStatus(ORT_FAIL, e.what());
+  }
+}

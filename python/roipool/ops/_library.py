@@ -1,0 +1,278 @@
+"""``torch.ops.roipool.*`` custom ops: schemas, fake (meta) kernels and autograd.
+
+The forward runs the native kernel core (``roipool._native``) when it is built for the
+input's device and dtype, unless ``ROIPOOL_DISABLE_NATIVE`` is set; otherwise the
+pure-PyTorch reference. The backward is always the vector-Jacobian product of the
+reference, so gradients are exact whatever ran the forward.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from roipool.ops import reference
+
+_NATIVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _native_module() -> Any | None:
+    """roipool._native when importable (it needs the built core library), else None."""
+    try:
+        from roipool import _native
+    except (ImportError, OSError):
+        return None
+    return _native
+
+
+def _native_forward(op: str, features: Sequence[Tensor], rois: Tensor,
+                    attrs: Mapping[str, Any], offset: Tensor | None = None,
+                    mask: Tensor | None = None) -> Tensor | None:
+    """The native kernel's result, or None when the reference must run instead."""
+    if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
+        return None
+    native = _native_module()
+    if native is None or not native.available(features[0].device):
+        return None
+    if rois.dtype not in (torch.float32, features[0].dtype):
+        rois = rois.float()
+    return native.forward(op, list(features), rois, attrs, offset=offset, mask=mask)
+
+
+# ----------------------------------------------------------------------------- autograd
+
+def _register_autograd(op: Any, ref: Callable[..., Tensor], differentiable: Sequence[int]) -> None:
+    """Backward = vjp of `ref` w.r.t. the inputs at positions `differentiable` (each a
+    tensor, an optional tensor or a list of tensors)."""
+
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        flat, layout = [], []
+        for value in inputs:
+            if isinstance(value, Tensor):
+                layout.append(("tensor", len(flat)))
+                flat.append(value)
+            elif isinstance(value, (list, tuple)) and value and isinstance(value[0], Tensor):
+                layout.append(("list", len(flat), len(value)))
+                flat.extend(value)
+            else:
+                layout.append(("value", value))
+        ctx.layout = layout
+        ctx.wanted = [i for i in differentiable
+                      if any(t.requires_grad for t in _as_list(inputs[i]))]
+        ctx.save_for_backward(*flat)
+
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        saved = ctx.saved_tensors
+        args = [_unflatten(entry, saved) for entry in ctx.layout]
+        with torch.enable_grad():
+            for i in ctx.wanted:
+                args[i] = _detached(args[i])
+            out = ref(*args)
+        leaves = [t for i in ctx.wanted for t in _as_list(args[i])]
+        grads = list(torch.autograd.grad(out, leaves, grad, allow_unused=True)) if leaves else []
+        result: list[Any] = [None] * len(args)
+        for i in ctx.wanted:
+            count = len(_as_list(args[i]))
+            taken, grads = grads[:count], grads[count:]
+            result[i] = taken if isinstance(args[i], list) else taken[0]
+        return tuple(result)
+
+    torch.library.register_autograd(op, backward, setup_context=setup_context)
+
+
+def _as_list(value: Any) -> list[Tensor]:
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for t in value if isinstance(t, Tensor)]
+    return []
+
+
+def _unflatten(entry: tuple, saved: Sequence[Tensor]) -> Any:
+    if entry[0] == "tensor":
+        return saved[entry[1]]
+    if entry[0] == "list":
+        return list(saved[entry[1]:entry[1] + entry[2]])
+    return entry[1]
+
+
+def _detached(value: Any) -> Any:
+    if isinstance(value, list):
+        return [t.detach().requires_grad_() for t in value]
+    return value.detach().requires_grad_()
+
+
+def _pooled_like(input: Tensor, rois: Tensor, channels: int, pooled_h: int,
+                 pooled_w: int) -> Tensor:
+    """Fake output [K, channels, ph, pw]; K stays symbolic."""
+    return input.new_empty((rois.shape[0], channels, pooled_h, pooled_w))
+
+
+# ----------------------------------------------------------------------------- the ops
+
+@torch.library.custom_op("roipool::roi_pool", mutates_args=())
+def roi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+             spatial_scale: float) -> Tensor:
+    """RoIPool (SPEC 3.1)."""
+    attrs = {"pooled_h": pooled_h, "pooled_w": pooled_w, "spatial_scale": spatial_scale}
+    out = _native_forward("roi_pool", [input], rois, attrs)
+    if out is None:
+        out = reference.roi_pool_reference(input, rois, pooled_h, pooled_w, spatial_scale)
+    return out
+
+
+def _align_attrs(pooled_h: int, pooled_w: int, spatial_scale: float, sampling_ratio: int,
+                 aligned: bool, mode: str) -> dict[str, Any]:
+    return {"pooled_h": pooled_h, "pooled_w": pooled_w, "spatial_scale": spatial_scale,
+            "sampling_ratio": sampling_ratio, "aligned": int(aligned), "mode": mode}
+
+
+@torch.library.custom_op("roipool::roi_align", mutates_args=())
+def roi_align(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float,
+              sampling_ratio: int, aligned: bool, mode: str) -> Tensor:
+    """RoIAlign (SPEC 3.2)."""
+    attrs = _align_attrs(pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned, mode)
+    out = _native_forward("roi_align", [input], rois, attrs)
+    if out is None:
+        out = reference.roi_align_reference(input, rois, pooled_h, pooled_w, spatial_scale,
+                                            sampling_ratio, aligned, mode)
+    return out
+
+
+@torch.library.custom_op("roipool::roi_warp", mutates_args=())
+def roi_warp(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float,
+             sampling_ratio: int, aligned: bool, mode: str) -> Tensor:
+    """RoIWarp (SPEC 3.3)."""
+    attrs = _align_attrs(pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned, mode)
+    out = _native_forward("roi_warp", [input], rois, attrs)
+    if out is None:
+        out = reference.roi_warp_reference(input, rois, pooled_h, pooled_w, spatial_scale,
+                                           sampling_ratio, aligned, mode)
+    return out
+
+
+@torch.library.custom_op("roipool::ps_roi_pool", mutates_args=())
+def ps_roi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                spatial_scale: float) -> Tensor:
+    """PSRoIPool (SPEC 3.4)."""
+    attrs = {"pooled_h": pooled_h, "pooled_w": pooled_w, "spatial_scale": spatial_scale}
+    out = _native_forward("ps_roi_pool", [input], rois, attrs)
+    if out is None:
+        out = reference.ps_roi_pool_reference(input, rois, pooled_h, pooled_w, spatial_scale)
+    return out
+
+
+@torch.library.custom_op("roipool::ps_roi_align", mutates_args=())
+def ps_roi_align(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                 spatial_scale: float, sampling_ratio: int) -> Tensor:
+    """PSRoIAlign (SPEC 3.4)."""
+    attrs = {"pooled_h": pooled_h, "pooled_w": pooled_w, "spatial_scale": spatial_scale,
+             "sampling_ratio": sampling_ratio}
+    out = _native_forward("ps_roi_align", [input], rois, attrs)
+    if out is None:
+        out = reference.ps_roi_align_reference(input, rois, pooled_h, pooled_w, spatial_scale,
+                                               sampling_ratio)
+    return out
+
+
+@torch.library.custom_op("roipool::deform_roi_pool", mutates_args=())
+def deform_roi_pool(input: Tensor, rois: Tensor, offset: Tensor | None, mask: Tensor | None,
+                    pooled_h: int, pooled_w: int, spatial_scale: float, sampling_ratio: int,
+                    gamma: float) -> Tensor:
+    """DeformRoIPool (SPEC 3.5)."""
+    attrs = {"pooled_h": pooled_h, "pooled_w": pooled_w, "spatial_scale": spatial_scale,
+             "sampling_ratio": sampling_ratio, "gamma": gamma}
+    out = _native_forward("deform_roi_pool", [input], rois, attrs, offset=offset, mask=mask)
+    if out is None:
+        out = reference.deform_roi_pool_reference(input, rois, offset, mask, pooled_h, pooled_w,
+                                                  spatial_scale, sampling_ratio, gamma)
+    return out
+
+
+@torch.library.custom_op("roipool::multi_scale_roi_align", mutates_args=())
+def multi_scale_roi_align(rois: Tensor, features: list[Tensor], pooled_h: int, pooled_w: int,
+                          sampling_ratio: int, aligned: bool, spatial_scales: list[float],
+                          level_mapping: str, canonical_scale: float, canonical_level: int,
+                          roi_scale_factor: float) -> Tensor:
+    """MultiScaleRoIAlign (SPEC 3.6)."""
+    attrs = {"pooled_h": pooled_h, "pooled_w": pooled_w, "sampling_ratio": sampling_ratio,
+             "aligned": int(aligned), "spatial_scales": list(spatial_scales),
+             "level_mapping": level_mapping, "canonical_scale": canonical_scale,
+             "canonical_level": canonical_level, "roi_scale_factor": roi_scale_factor}
+    out = _native_forward("multi_scale_roi_align", features, rois, attrs)
+    if out is None:
+        out = reference.multi_scale_roi_align_reference(
+            rois, features, pooled_h, pooled_w, sampling_ratio, aligned, spatial_scales,
+            level_mapping, canonical_scale, canonical_level, roi_scale_factor)
+    return out
+
+
+@torch.library.custom_op("roipool::roi_align_rotated", mutates_args=())
+def roi_align_rotated(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                      spatial_scale: float, sampling_ratio: int, aligned: bool,
+                      clockwise: bool) -> Tensor:
+    """RoIAlignRotated (SPEC 3.7)."""
+    attrs = {"pooled_h": pooled_h, "pooled_w": pooled_w, "spatial_scale": spatial_scale,
+             "sampling_ratio": sampling_ratio, "aligned": int(aligned),
+             "clockwise": int(clockwise)}
+    out = _native_forward("roi_align_rotated", [input], rois, attrs)
+    if out is None:
+        out = reference.roi_align_rotated_reference(input, rois, pooled_h, pooled_w,
+                                                    spatial_scale, sampling_ratio, aligned,
+                                                    clockwise)
+    return out
+
+
+@torch.library.custom_op("roipool::prroi_pool", mutates_args=())
+def prroi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+               spatial_scale: float) -> Tensor:
+    """PrRoIPool (SPEC 3.8)."""
+    attrs = {"pooled_h": pooled_h, "pooled_w": pooled_w, "spatial_scale": spatial_scale}
+    out = _native_forward("prroi_pool", [input], rois, attrs)
+    if out is None:
+        out = reference.prroi_pool_reference(input, rois, pooled_h, pooled_w, spatial_scale)
+    return out
+
+
+# ----------------------------------------------------------------------------- fake kernels
+
+def _fake_pooled(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                 *args: Any) -> Tensor:
+    return _pooled_like(input, rois, input.shape[1], pooled_h, pooled_w)
+
+
+def _fake_position_sensitive(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                             *args: Any) -> Tensor:
+    return _pooled_like(input, rois, input.shape[1] // (pooled_h * pooled_w), pooled_h, pooled_w)
+
+
+def _fake_deform(input: Tensor, rois: Tensor, offset: Tensor | None, mask: Tensor | None,
+                 pooled_h: int, pooled_w: int, *args: Any) -> Tensor:
+    return _pooled_like(input, rois, input.shape[1], pooled_h, pooled_w)
+
+
+def _fake_multi_scale(rois: Tensor, features: list[Tensor], pooled_h: int, pooled_w: int,
+                      *args: Any) -> Tensor:
+    return _pooled_like(features[0], rois, features[0].shape[1], pooled_h, pooled_w)
+
+
+for _op, _fake in ((roi_pool, _fake_pooled), (roi_align, _fake_pooled), (roi_warp, _fake_pooled),
+                   (ps_roi_pool, _fake_position_sensitive),
+                   (ps_roi_align, _fake_position_sensitive), (deform_roi_pool, _fake_deform),
+                   (multi_scale_roi_align, _fake_multi_scale), (roi_align_rotated, _fake_pooled),
+                   (prroi_pool, _fake_pooled)):
+    _op.register_fake(_fake)
+
+_register_autograd(roi_pool, reference.roi_pool_reference, (0,))
+_register_autograd(roi_align, reference.roi_align_reference, (0,))
+_register_autograd(roi_warp, reference.roi_warp_reference, (0,))
+_register_autograd(ps_roi_pool, reference.ps_roi_pool_reference, (0,))
+_register_autograd(ps_roi_align, reference.ps_roi_align_reference, (0,))
+_register_autograd(deform_roi_pool, reference.deform_roi_pool_reference, (0, 2, 3))
+_register_autograd(multi_scale_roi_align, reference.multi_scale_roi_align_reference, (1,))
+_register_autograd(roi_align_rotated, reference.roi_align_rotated_reference, (0,))
+_register_autograd(prroi_pool, reference.prroi_pool_reference, (0, 1))

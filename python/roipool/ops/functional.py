@@ -1,0 +1,255 @@
+"""Public functional API: torchvision-style signatures over the ``torch.ops.roipool`` ops.
+
+``boxes`` is either a ``[K, 5]`` tensor of ``(batch_index, x1, y1, x2, y2)`` rows
+(rotated: ``[K, 6]`` with ``(batch_index, cx, cy, w, h, theta)``) or a list with one
+``[L_i, 4]`` (rotated ``[L_i, 5]``) tensor per image. Arguments are validated with
+``ValueError``/``TypeError`` naming the argument; the batch-index check reads the data
+and is skipped while tracing, exporting, compiling or on fake/meta tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from roipool.ops import _library
+
+__all__ = [
+    "deform_roi_pool",
+    "multi_scale_roi_align",
+    "prroi_pool",
+    "ps_roi_align",
+    "ps_roi_pool",
+    "roi_align",
+    "roi_align_rotated",
+    "roi_pool",
+    "roi_warp",
+]
+
+BoxesLike = Tensor | Sequence[Tensor]
+OutputSize = int | Sequence[int]
+
+
+def _pair(output_size: OutputSize) -> tuple[int, int]:
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in size):
+        raise TypeError(f"output_size must be an int or a pair of ints, got {output_size!r}")
+    if size[0] <= 0 or size[1] <= 0:
+        raise ValueError(f"output_size must be positive, got {output_size!r}")
+    return size[0], size[1]
+
+
+def _is_symbolic(*tensors: Tensor) -> bool:
+    """True while tracing/exporting/compiling or for fake/meta tensors (no data to read)."""
+    if (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export()):
+        return True
+    from torch._subclasses.fake_tensor import is_fake
+
+    return any(t.device.type == "meta" or is_fake(t) for t in tensors)
+
+
+def _check_feature(input: Tensor, name: str = "input") -> None:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(input).__name__}")
+    if input.dim() != 4:
+        raise ValueError(f"{name} must be [B, C, H, W], got shape {tuple(input.shape)}")
+    if not input.is_floating_point():
+        raise TypeError(f"{name} must be floating point, got {input.dtype}")
+    if input.shape[2] < 1 or input.shape[3] < 1:
+        raise ValueError(f"{name} must have H, W >= 1, got shape {tuple(input.shape)}")
+
+
+def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
+    """[K, columns] rois from a tensor or a per-image list of [L_i, columns - 1] boxes."""
+    if isinstance(boxes, Tensor):
+        rois = boxes
+        if rois.dim() != 2 or rois.shape[1] != columns:
+            raise ValueError(f"boxes must be [K, {columns}], got shape {tuple(rois.shape)}")
+    elif isinstance(boxes, (list, tuple)):
+        for i, b in enumerate(boxes):
+            if not isinstance(b, Tensor) or b.dim() != 2 or b.shape[1] != columns - 1:
+                shape = tuple(b.shape) if isinstance(b, Tensor) else type(b).__name__
+                raise ValueError(f"boxes[{i}] must be [L, {columns - 1}], got {shape}")
+        if not boxes:
+            return like.new_zeros((0, columns))
+        dtype = boxes[0].dtype
+        index = torch.cat([torch.full((len(b), 1), i, dtype=dtype, device=b.device)
+                           for i, b in enumerate(boxes)])
+        rois = torch.cat([index, torch.cat(list(boxes)).to(dtype)], dim=1)
+    else:
+        raise TypeError(f"boxes must be a tensor or a list of tensors, got {type(boxes).__name__}")
+    if not rois.is_floating_point():
+        raise TypeError(f"boxes must be floating point, got {rois.dtype}")
+    if rois.device != like.device:
+        raise ValueError(f"boxes are on {rois.device} but the input is on {like.device}")
+    if not _is_symbolic(rois, like) and rois.shape[0] > 0:
+        column = rois[:, 0]
+        bad = ~((column >= 0) & (column < like.shape[0]) & (column == torch.trunc(column)))
+        if bool(bad.any()):
+            row = int(bad.nonzero()[0, 0])
+            raise ValueError(f"boxes row {row}: batch index {float(column[row])} is not an "
+                             f"integer in [0, {like.shape[0]})")
+    return rois
+
+
+def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:
+    if input.shape[1] % (pooled[0] * pooled[1]) != 0:
+        raise ValueError(f"input channels ({input.shape[1]}) must be divisible by "
+                         f"output_size[0] * output_size[1] ({pooled[0] * pooled[1]})")
+
+
+def _check_sampling_ratio(sampling_ratio: int) -> None:
+    if not isinstance(sampling_ratio, int) or isinstance(sampling_ratio, bool):
+        raise TypeError(f"sampling_ratio must be an int, got {sampling_ratio!r}")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("avg", "max"):
+        raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
+
+
+def roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+             spatial_scale: float = 1.0) -> Tensor:
+    """RoIPool (torchvision.ops.roi_pool): max over quantised bins -> [K, C, ph, pw]."""
+    _check_feature(input)
+    ph, pw = _pair(output_size)
+    rois = _rois(boxes, input, 5)
+    return _library.roi_pool(input, rois, ph, pw, float(spatial_scale))
+
+
+def roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False,
+              mode: str = "avg") -> Tensor:
+    """RoIAlign (torchvision.ops.roi_align; ``mode="max"`` as mmcv) -> [K, C, ph, pw]."""
+    _check_feature(input)
+    ph, pw = _pair(output_size)
+    _check_sampling_ratio(sampling_ratio)
+    _check_mode(mode)
+    rois = _rois(boxes, input, 5)
+    return _library.roi_align(input, rois, ph, pw, float(spatial_scale), sampling_ratio,
+                              bool(aligned), mode)
+
+
+def roi_warp(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+             spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False,
+             mode: str = "avg") -> Tensor:
+    """RoIWarp (SPEC 3.3): RoIAlign on the box rounded to feature-map pixels."""
+    _check_feature(input)
+    ph, pw = _pair(output_size)
+    _check_sampling_ratio(sampling_ratio)
+    _check_mode(mode)
+    rois = _rois(boxes, input, 5)
+    return _library.roi_warp(input, rois, ph, pw, float(spatial_scale), sampling_ratio,
+                             bool(aligned), mode)
+
+
+def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+                spatial_scale: float = 1.0) -> Tensor:
+    """PSRoIPool (torchvision.ops.ps_roi_pool) -> [K, C / (ph*pw), ph, pw]."""
+    _check_feature(input)
+    pooled = _pair(output_size)
+    _check_ps_channels(input, pooled)
+    rois = _rois(boxes, input, 5)
+    return _library.ps_roi_pool(input, rois, *pooled, float(spatial_scale))
+
+
+def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+                 spatial_scale: float = 1.0, sampling_ratio: int = -1) -> Tensor:
+    """PSRoIAlign (torchvision.ops.ps_roi_align) -> [K, C / (ph*pw), ph, pw]."""
+    _check_feature(input)
+    pooled = _pair(output_size)
+    _check_ps_channels(input, pooled)
+    _check_sampling_ratio(sampling_ratio)
+    rois = _rois(boxes, input, 5)
+    return _library.ps_roi_align(input, rois, *pooled, float(spatial_scale), sampling_ratio)
+
+
+def _check_bin_input(t: Tensor | None, name: str, like: Tensor, shape: tuple[int, ...]) -> None:
+    if t is None:
+        return
+    if not isinstance(t, Tensor) or not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor")
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must have shape {list(shape)}, got {list(t.shape)}")
+    if t.device != like.device:
+        raise ValueError(f"{name} is on {t.device} but the input is on {like.device}")
+
+
+def deform_roi_pool(input: Tensor, boxes: BoxesLike, offset: Tensor | None,
+                    output_size: OutputSize, spatial_scale: float = 1.0,
+                    sampling_ratio: int = 0, gamma: float = 0.1,
+                    mask: Tensor | None = None) -> Tensor:
+    """DeformRoIPool (mmcv): `offset` [K, 2, ph, pw] (x, y) shifts every bin by
+    gamma * roi size * offset; `mask` [K, 1, ph, pw] multiplies the result (mmcv's
+    ModulatedDeformRoIPoolPack). Without offset it is aligned RoIAlign."""
+    _check_feature(input)
+    ph, pw = _pair(output_size)
+    _check_sampling_ratio(sampling_ratio)
+    rois = _rois(boxes, input, 5)
+    _check_bin_input(offset, "offset", input, (rois.shape[0], 2, ph, pw))
+    _check_bin_input(mask, "mask", input, (rois.shape[0], 1, ph, pw))
+    return _library.deform_roi_pool(input, rois, offset, mask, ph, pw, float(spatial_scale),
+                                    sampling_ratio, float(gamma))
+
+
+def multi_scale_roi_align(features: Sequence[Tensor], boxes: BoxesLike, output_size: OutputSize,
+                          spatial_scales: Sequence[float], sampling_ratio: int = -1,
+                          aligned: bool = False, level_mapping: str = "torchvision",
+                          canonical_scale: float | None = None, canonical_level: int = 4,
+                          roi_scale_factor: float = 1.0) -> Tensor:
+    """MultiScaleRoIAlign over `features` (finest first) with one scale per level.
+
+    ``level_mapping="torchvision"`` picks levels like torchvision's MultiScaleRoIAlign
+    (``canonical_scale`` default 224), ``"mmdet"`` like mmdet's SingleRoIExtractor
+    (``canonical_scale`` = its ``finest_scale``, default 56); ``roi_scale_factor``
+    scales each box about its centre after its level is chosen.
+    """
+    if not isinstance(features, (list, tuple)) or not features:
+        raise TypeError("features must be a non-empty list of [B, C, H, W] tensors")
+    for i, f in enumerate(features):
+        _check_feature(f, f"features[{i}]")
+        if f.shape[:2] != features[0].shape[:2] or f.device != features[0].device:
+            raise ValueError(f"features[{i}] must share features[0]'s batch size, channels "
+                             "and device")
+    scales = [float(s) for s in spatial_scales]
+    if len(scales) != len(features) or not all(s > 0 for s in scales):
+        raise ValueError(f"spatial_scales must hold one positive scale per feature map, "
+                         f"got {scales} for {len(features)} maps")
+    if level_mapping not in ("torchvision", "mmdet"):
+        raise ValueError(f"level_mapping must be 'torchvision' or 'mmdet', got {level_mapping!r}")
+    if canonical_scale is None:
+        canonical_scale = 56.0 if level_mapping == "mmdet" else 224.0
+    if not canonical_scale > 0 or not roi_scale_factor > 0:
+        raise ValueError("canonical_scale and roi_scale_factor must be > 0")
+    ph, pw = _pair(output_size)
+    _check_sampling_ratio(sampling_ratio)
+    rois = _rois(boxes, features[0], 5)
+    return _library.multi_scale_roi_align(rois, list(features), ph, pw, sampling_ratio,
+                                          bool(aligned), scales, level_mapping,
+                                          float(canonical_scale), int(canonical_level),
+                                          float(roi_scale_factor))
+
+
+def roi_align_rotated(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+                      spatial_scale: float = 1.0, sampling_ratio: int = 0, aligned: bool = True,
+                      clockwise: bool = False) -> Tensor:
+    """RoIAlignRotated (mmcv): boxes (cx, cy, w, h, theta in radians) -> [K, C, ph, pw]."""
+    _check_feature(input)
+    ph, pw = _pair(output_size)
+    _check_sampling_ratio(sampling_ratio)
+    rois = _rois(boxes, input, 6)
+    return _library.roi_align_rotated(input, rois, ph, pw, float(spatial_scale), sampling_ratio,
+                                      bool(aligned), bool(clockwise))
+
+
+def prroi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+               spatial_scale: float = 1.0) -> Tensor:
+    """PrRoIPool (mmcv): exact bin integral of the interpolated map -> [K, C, ph, pw];
+    differentiable w.r.t. the boxes as well."""
+    _check_feature(input)
+    ph, pw = _pair(output_size)
+    rois = _rois(boxes, input, 5)
+    return _library.prroi_pool(input, rois, ph, pw, float(spatial_scale))

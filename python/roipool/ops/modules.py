@@ -1,0 +1,177 @@
+"""``nn.Module`` wrappers mirroring torchvision (and mmcv for the mmcv-only ops)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+
+from roipool.ops import functional as F
+from roipool.ops.functional import BoxesLike, OutputSize
+
+__all__ = [
+    "DeformRoIPool",
+    "MultiScaleRoIAlign",
+    "PSRoIAlign",
+    "PSRoIPool",
+    "PrRoIPool",
+    "RoIAlign",
+    "RoIAlignRotated",
+    "RoIPool",
+    "RoIWarp",
+]
+
+
+class _Pooler(nn.Module):
+    """Holds output_size and spatial_scale and prints them."""
+
+    def __init__(self, output_size: OutputSize, spatial_scale: float) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.spatial_scale = spatial_scale
+
+    def extra_repr(self) -> str:
+        fields = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "training"}
+        return ", ".join(f"{k}={v!r}" for k, v in fields.items())
+
+
+class RoIPool(_Pooler):
+    """See :func:`roipool.ops.roi_pool`."""
+
+    def forward(self, input: Tensor, boxes: BoxesLike) -> Tensor:
+        return F.roi_pool(input, boxes, self.output_size, self.spatial_scale)
+
+
+class RoIAlign(_Pooler):
+    """See :func:`roipool.ops.roi_align`."""
+
+    def __init__(self, output_size: OutputSize, spatial_scale: float = 1.0,
+                 sampling_ratio: int = -1, aligned: bool = False, mode: str = "avg") -> None:
+        super().__init__(output_size, spatial_scale)
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+        self.mode = mode
+
+    def forward(self, input: Tensor, boxes: BoxesLike) -> Tensor:
+        return F.roi_align(input, boxes, self.output_size, self.spatial_scale,
+                           self.sampling_ratio, self.aligned, self.mode)
+
+
+class RoIWarp(RoIAlign):
+    """See :func:`roipool.ops.roi_warp`."""
+
+    def forward(self, input: Tensor, boxes: BoxesLike) -> Tensor:
+        return F.roi_warp(input, boxes, self.output_size, self.spatial_scale,
+                          self.sampling_ratio, self.aligned, self.mode)
+
+
+class PSRoIPool(_Pooler):
+    """See :func:`roipool.ops.ps_roi_pool`."""
+
+    def forward(self, input: Tensor, boxes: BoxesLike) -> Tensor:
+        return F.ps_roi_pool(input, boxes, self.output_size, self.spatial_scale)
+
+
+class PSRoIAlign(_Pooler):
+    """See :func:`roipool.ops.ps_roi_align`."""
+
+    def __init__(self, output_size: OutputSize, spatial_scale: float = 1.0,
+                 sampling_ratio: int = -1) -> None:
+        super().__init__(output_size, spatial_scale)
+        self.sampling_ratio = sampling_ratio
+
+    def forward(self, input: Tensor, boxes: BoxesLike) -> Tensor:
+        return F.ps_roi_align(input, boxes, self.output_size, self.spatial_scale,
+                              self.sampling_ratio)
+
+
+class DeformRoIPool(_Pooler):
+    """See :func:`roipool.ops.deform_roi_pool` (mmcv argument order)."""
+
+    def __init__(self, output_size: OutputSize, spatial_scale: float = 1.0,
+                 sampling_ratio: int = 0, gamma: float = 0.1) -> None:
+        super().__init__(output_size, spatial_scale)
+        self.sampling_ratio = sampling_ratio
+        self.gamma = gamma
+
+    def forward(self, input: Tensor, boxes: BoxesLike, offset: Tensor | None = None,
+                mask: Tensor | None = None) -> Tensor:
+        return F.deform_roi_pool(input, boxes, offset, self.output_size, self.spatial_scale,
+                                 self.sampling_ratio, self.gamma, mask)
+
+
+class RoIAlignRotated(_Pooler):
+    """See :func:`roipool.ops.roi_align_rotated`."""
+
+    def __init__(self, output_size: OutputSize, spatial_scale: float = 1.0,
+                 sampling_ratio: int = 0, aligned: bool = True, clockwise: bool = False) -> None:
+        super().__init__(output_size, spatial_scale)
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+        self.clockwise = clockwise
+
+    def forward(self, input: Tensor, boxes: BoxesLike) -> Tensor:
+        return F.roi_align_rotated(input, boxes, self.output_size, self.spatial_scale,
+                                   self.sampling_ratio, self.aligned, self.clockwise)
+
+
+class PrRoIPool(_Pooler):
+    """See :func:`roipool.ops.prroi_pool`."""
+
+    def forward(self, input: Tensor, boxes: BoxesLike) -> Tensor:
+        return F.prroi_pool(input, boxes, self.output_size, self.spatial_scale)
+
+
+def infer_scale(feature_size: Sequence[int], image_size: Sequence[int]) -> float:
+    """torchvision's rule: the power of two nearest to feature size / image size."""
+    scales = [2.0 ** round(math.log2(f / i))
+              for f, i in zip(feature_size[-2:], image_size[-2:], strict=True)]
+    if scales[0] != scales[1]:
+        raise ValueError(f"feature map {tuple(feature_size)} is not a uniform power-of-two "
+                         f"scale of the image {tuple(image_size)}")
+    return scales[0]
+
+
+class MultiScaleRoIAlign(nn.Module):
+    """torchvision.ops.MultiScaleRoIAlign drop-in.
+
+    ``forward(x, boxes, image_shapes)`` takes a dict of feature maps (only
+    ``featmap_names`` are used, in that order, finest first), per-image boxes and the
+    image sizes, from which each level's scale is inferred like torchvision. The simple
+    list form ``forward([f0, f1, ...], boxes)`` uses ``spatial_scales`` given here (or
+    infers them when ``image_shapes`` is passed). ``level_mapping="mmdet"`` with
+    ``canonical_scale`` = finest_scale (56) reproduces mmdet's SingleRoIExtractor.
+    """
+
+    def __init__(self, featmap_names: Sequence[str], output_size: OutputSize,
+                 sampling_ratio: int, *, canonical_scale: float | None = None,
+                 canonical_level: int = 4, aligned: bool = False,
+                 level_mapping: str = "torchvision", roi_scale_factor: float = 1.0,
+                 spatial_scales: Sequence[float] | None = None) -> None:
+        super().__init__()
+        self.featmap_names = list(featmap_names)
+        self.output_size = output_size
+        self.sampling_ratio = sampling_ratio
+        self.canonical_scale = canonical_scale
+        self.canonical_level = canonical_level
+        self.aligned = aligned
+        self.level_mapping = level_mapping
+        self.roi_scale_factor = roi_scale_factor
+        self.spatial_scales = list(spatial_scales) if spatial_scales is not None else None
+
+    def forward(self, x: Mapping[str, Tensor] | Sequence[Tensor], boxes: BoxesLike,
+                image_shapes: Sequence[Sequence[int]] | None = None) -> Tensor:
+        features = ([x[name] for name in self.featmap_names] if isinstance(x, Mapping)
+                    else list(x))
+        if image_shapes:
+            image_size = [max(s[0] for s in image_shapes), max(s[1] for s in image_shapes)]
+            scales = [infer_scale(f.shape[-2:], image_size) for f in features]
+        elif self.spatial_scales is not None:
+            scales = self.spatial_scales
+        else:
+            raise ValueError("pass image_shapes or construct with spatial_scales")
+        return F.multi_scale_roi_align(
+            features, boxes, self.output_size, scales, self.sampling_ratio, self.aligned,
+            self.level_mapping, self.canonical_scale, self.canonical_level,
+            self.roi_scale_factor)

@@ -1,0 +1,589 @@
+"""Pure-PyTorch reference implementation of every roipool op (``shared/SPEC.md`` section 3).
+
+Every function takes exactly the arguments of the matching ``torch.ops.roipool`` custom
+op and is the ground truth the native kernels, ONNX Runtime ops and TensorRT plugins
+are compared with. Computation runs in float64 for float64 inputs and in float32
+otherwise (float16/bfloat16 are upcast), and the result has the input's dtype.
+
+How it works: every op describes each output bin as a set of *samples*, each sample as
+a few weighted *taps* (feature-map pixels: 4 for a bilinear sample, 1 for a max-pool
+pixel). One gather fetches all taps of a chunk of RoIs from a ``[rows, C]`` table of
+channel vectors, and one reduction (weighted sum, or max over samples) produces the
+bins. Nothing loops over RoIs, bins or samples in Python; RoIs are sorted by their
+sample count and processed in chunks so the gathered tensor stays bounded.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "MAX_SAMPLING_GRID",
+    "deform_roi_pool_reference",
+    "multi_scale_roi_align_reference",
+    "prroi_pool_reference",
+    "ps_roi_align_reference",
+    "ps_roi_pool_reference",
+    "roi_align_reference",
+    "roi_align_rotated_reference",
+    "roi_pool_reference",
+    "roi_warp_reference",
+]
+
+# Samples per bin axis are capped like the kernel core's kMaxSamplingGrid.
+MAX_SAMPLING_GRID = 1024
+# Upper bound on the elements gathered per chunk of RoIs (a chunk holds >= 1 RoI).
+_CHUNK_ELEMENTS = 1 << 23
+
+# A chunk callback gets the (sorted) RoI indices of the chunk and returns [k, ph, pw, C].
+_ChunkFn = Callable[[Tensor], Tensor]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _compute_dtype(input: Tensor) -> torch.dtype:
+    return torch.float64 if input.dtype == torch.float64 else torch.float32
+
+
+def _check_inputs(input: Tensor, rois: Tensor, columns: int) -> None:
+    if input.dim() != 4:
+        raise ValueError(f"input must be [B, C, H, W], got shape {tuple(input.shape)}")
+    if rois.dim() != 2 or rois.shape[1] != columns:
+        raise ValueError(f"rois must be [K, {columns}], got shape {tuple(rois.shape)}")
+    if not input.is_floating_point() or not rois.is_floating_point():
+        raise TypeError("input and rois must be floating-point tensors")
+
+
+def _round_half_away(x: Tensor) -> Tensor:
+    """C's round(): halves go away from zero (torch.round goes to even)."""
+    whole = torch.trunc(x)
+    return torch.where((x - whole).abs() >= 0.5, whole + torch.sign(x), whole)
+
+
+def _batch_index(column: Tensor, batch: int) -> tuple[Tensor, Tensor]:
+    """(index, ok): RoIs whose batch index is not an integer in [0, batch) (NaN too) get
+    ok = False and index 0, so they read a valid plane and are zeroed by the caller."""
+    ok = (column >= 0) & (column < batch) & (column == torch.trunc(column))
+    return torch.where(ok, column, 0).long(), ok
+
+
+def _grid_size(sampling_ratio: int, extent: Tensor, pooled: int) -> Tensor:
+    """Samples per bin along one axis (SPEC section 2), as int64 in [0, MAX_SAMPLING_GRID]."""
+    if sampling_ratio > 0:
+        return torch.full_like(extent, min(sampling_ratio, MAX_SAMPLING_GRID), dtype=torch.long)
+    grid = torch.ceil(extent / pooled)
+    grid = torch.nan_to_num(grid, nan=0.0).clamp(0, MAX_SAMPLING_GRID)
+    return grid.long()
+
+
+def _channel_table(input: Tensor) -> Tensor:
+    """[B*H*W, C]: one row of channels per pixel, so a gather copies contiguous rows."""
+    return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
+
+
+def _ps_channel_table(input: Tensor, pooled_h: int, pooled_w: int) -> Tensor:
+    """[B*ph*pw*H*W, C_out]: position-sensitive planes; bin (i, j) reads channels
+    (c*ph + i)*pw + j (SPEC section 3.4), i.e. plane (b*ph + i)*pw + j."""
+    b, c, h, w = input.shape
+    planes = input.reshape(b, c // (pooled_h * pooled_w), pooled_h, pooled_w, h, w)
+    return planes.permute(0, 2, 3, 4, 5, 1).reshape(-1, c // (pooled_h * pooled_w))
+
+
+def _ps_plane_base(batch_index: Tensor, pooled_h: int, pooled_w: int, plane_size: int) -> Tensor:
+    i = torch.arange(pooled_h, device=batch_index.device).view(1, -1, 1)
+    j = torch.arange(pooled_w, device=batch_index.device).view(1, 1, -1)
+    return ((batch_index.view(-1, 1, 1) * pooled_h + i) * pooled_w + j) * plane_size
+
+
+def _run_chunked(cost: Tensor, num_channels: int, pooled: tuple[int, int], fn: _ChunkFn,
+                 dtype: torch.dtype) -> Tensor:
+    """Runs `fn` on chunks of RoIs sorted by `cost` (elements gathered per RoI, which
+    grows with the chunk's largest RoI) and returns [K, C, ph, pw] in the original order."""
+    num_rois = cost.numel()
+    if num_rois == 0:
+        return torch.zeros(0, num_channels, *pooled, dtype=dtype, device=cost.device)
+    order = torch.argsort(cost, stable=True)
+    sorted_cost = cost[order].clamp(min=1).tolist()
+    pieces, start = [], 0
+    while start < num_rois:
+        # Largest end with (end - start) * cost[end - 1] within budget; at least one RoI.
+        end = bisect.bisect_right(range(start + 1, num_rois + 1), _CHUNK_ELEMENTS,
+                                  key=lambda e, s=start: (e - s) * sorted_cost[e - 1]) + start
+        end = max(end, start + 1)
+        pieces.append(fn(order[start:end]))
+        start = end
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(num_rois, device=order.device)
+    return torch.cat(pieces).index_select(0, inverse).permute(0, 3, 1, 2)
+
+
+def _gather_reduce(table: Tensor, index: Tensor, weight: Tensor, valid: Tensor,
+                   mode: str) -> Tensor:
+    """Pools taps into bins.
+
+    table [N, C]; index, weight [k, ph, pw, S, T] (S samples of T taps); valid
+    [k, ph, pw, S]. ``avg``: sum of weight * value over samples and taps (the weights
+    already hold 1/count). ``max``: max over valid samples of the tap-weighted value,
+    0 for a bin without valid samples. Returns [k, ph, pw, C].
+    """
+    taps = table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
+    if mode == "avg":
+        return torch.einsum("kijt,kijtc->kijc", weight.flatten(3), taps.flatten(3, 4))
+    values = torch.einsum("kijst,kijstc->kijsc", weight, taps)
+    values = values.masked_fill(~valid.unsqueeze(-1), -math.inf).amax(dim=3)
+    return torch.where(valid.any(dim=3, keepdim=True), values, torch.zeros_like(values))
+
+
+def _bilinear_taps(y: Tensor, x: Tensor, height: Tensor, width: Tensor
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+    """SPEC section 2 bilinear rule. Returns (row, col, weight), each [..., 4] for the
+    corners (y0,x0), (y0,x1), (y1,x0), (y1,x1); samples off the map get weight 0."""
+    y, x, height, width = torch.broadcast_tensors(y, x, height.to(y.dtype), width.to(y.dtype))
+    inside = (y >= -1) & (y <= height) & (x >= -1) & (x <= width)  # False for NaN too
+
+    def axis(c: Tensor, size: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        c = torch.where(inside, c, torch.zeros_like(c)).clamp(min=0)
+        low = torch.floor(c)
+        at_edge = low >= size - 1
+        low = torch.where(at_edge, size - 1, low)
+        high = torch.where(at_edge, low, low + 1)
+        frac = torch.where(at_edge, torch.zeros_like(c), c - low)
+        return low.long(), high.long(), 1 - frac, frac
+
+    y0, y1, hy, ly = axis(y, height)
+    x0, x1, hx, lx = axis(x, width)
+    rows = torch.stack([y0, y0, y1, y1], dim=-1)
+    cols = torch.stack([x0, x1, x0, x1], dim=-1)
+    weight = torch.stack([hy * hx, hy * lx, ly * hx, ly * lx], dim=-1)
+    return rows, cols, weight * inside.unsqueeze(-1)
+
+
+class _Planes:
+    """Where each RoI reads: a [rows, C] channel table plus, per RoI, the row offset of
+    its plane (per bin for position-sensitive ops), the plane's size and a validity flag."""
+
+    def __init__(self, table: Tensor, base: Tensor, height: Tensor, width: Tensor,
+                 ok: Tensor) -> None:
+        self.table = table
+        self.base = base if base.dim() == 3 else base.view(-1, 1, 1)  # [K, ph|1, pw|1]
+        self.height = height  # [K] int64
+        self.width = width
+        self.ok = ok  # [K] bool
+
+    @classmethod
+    def single(cls, input: Tensor, batch_column: Tensor) -> _Planes:
+        b, _, h, w = input.shape
+        index, ok = _batch_index(batch_column, b)
+        size = torch.full_like(index, h)
+        return cls(_channel_table(input), index * (h * w), size, torch.full_like(index, w), ok)
+
+    @classmethod
+    def position_sensitive(cls, input: Tensor, batch_column: Tensor, pooled_h: int,
+                           pooled_w: int) -> _Planes:
+        b, _, h, w = input.shape
+        index, ok = _batch_index(batch_column, b)
+        return cls(_ps_channel_table(input, pooled_h, pooled_w),
+                   _ps_plane_base(index, pooled_h, pooled_w, h * w),
+                   torch.full_like(index, h), torch.full_like(index, w), ok)
+
+    def flat_index(self, rois: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        """Table rows of pixel (rows, cols) for chunk `rois`; rows/cols are [k, ph, pw, ...]."""
+        extra = rows.dim() - 3
+        base = self.base[rois].view(*self.base[rois].shape, *([1] * extra))
+        width = self.width[rois].view(-1, *([1] * (rows.dim() - 1)))
+        return base + rows * width + cols
+
+
+def _chunk_view(t: Tensor, rois: Tensor, dims: int) -> Tensor:
+    """t[rois] shaped [k, 1, ..., 1] (dims trailing singleton dims) for broadcasting."""
+    return t[rois].view(-1, *([1] * dims))
+
+
+# A coordinate callback gets (chunk RoI indices, iy [1,1,1,Gh,1], ix [1,1,1,1,Gw]) and
+# returns sample coordinates (y, x), broadcastable to [k, ph, pw, Gh, Gw].
+_CoordFn = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tuple[int, int],
+                   mode: str, coords: _CoordFn) -> Tensor:
+    """Average (or max) of bilinear samples on a per-RoI grid_h x grid_w grid per bin."""
+    ph, pw = pooled
+    channels = planes.table.shape[1]
+    cost = grid_h.clamp(min=1) * grid_w.clamp(min=1) * (ph * pw * 4 * channels)
+
+    def chunk(rois: Tensor) -> Tensor:
+        gh, gw = _chunk_view(grid_h, rois, 4), _chunk_view(grid_w, rois, 4)
+        iy = torch.arange(max(int(gh.max()), 1), device=rois.device).view(1, 1, 1, -1, 1)
+        ix = torch.arange(max(int(gw.max()), 1), device=rois.device).view(1, 1, 1, 1, -1)
+        y, x = coords(rois, iy, ix)
+        rows, cols, weight = _bilinear_taps(y, x, _chunk_view(planes.height, rois, 4),
+                                            _chunk_view(planes.width, rois, 4))
+        valid = (iy < gh) & (ix < gw) & _chunk_view(planes.ok, rois, 4)
+        shape = (len(rois), ph, pw, iy.shape[3], ix.shape[4])
+        valid = valid.expand(shape)
+        if mode == "avg":
+            count = (gh * gw).clamp(min=1).to(weight.dtype)
+            weight = weight * (valid / count).unsqueeze(-1)
+        index = planes.flat_index(rois, rows, cols).expand(*shape, 4)
+        samples = shape[3] * shape[4]
+        return _gather_reduce(planes.table, index.reshape(*shape[:3], samples, 4),
+                              weight.expand(*shape, 4).reshape(*shape[:3], samples, 4),
+                              valid.reshape(*shape[:3], samples), mode)
+
+    return _run_chunked(cost, channels, pooled, chunk, planes.table.dtype)
+
+
+def _bin_coords(start: Tensor, bin_size: Tensor, grid: Tensor, sample: Tensor,
+                bin_index: Tensor) -> Tensor:
+    """start + i*bin + (s + 0.5)*bin/grid, in the C kernels' evaluation order."""
+    return (start + bin_index * bin_size) + ((sample + 0.5) * bin_size) / grid.clamp(min=1)
+
+
+def _align_boxes(planes: _Planes, boxes: Tensor, scale: Tensor | float, offset: float,
+                 clamp_size: bool, pooled: tuple[int, int], sampling_ratio: int, mode: str,
+                 shift: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """RoIAlign geometry (SPEC 3.2) on [K, 4] boxes (x1, y1, x2, y2): start = x1*s - offset,
+    size = x2*s - offset - start (>= 1 when clamp_size); `shift` = per-bin (dy, dx)
+    [K, ph, pw] added to the start (DeformRoIPool)."""
+    ph, pw = pooled
+    start_x, start_y = boxes[:, 0] * scale - offset, boxes[:, 1] * scale - offset
+    roi_w = (boxes[:, 2] * scale - offset) - start_x
+    roi_h = (boxes[:, 3] * scale - offset) - start_y
+    if clamp_size:
+        roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
+    bin_h, bin_w = roi_h / ph, roi_w / pw
+    grid_h = _grid_size(sampling_ratio, roi_h, ph)
+    grid_w = _grid_size(sampling_ratio, roi_w, pw)
+    device = boxes.device
+    i = torch.arange(ph, device=device, dtype=boxes.dtype).view(1, -1, 1, 1, 1)
+    j = torch.arange(pw, device=device, dtype=boxes.dtype).view(1, 1, -1, 1, 1)
+
+    def coords(rois: Tensor, iy: Tensor, ix: Tensor) -> tuple[Tensor, Tensor]:
+        sy, sx = _chunk_view(start_y, rois, 4), _chunk_view(start_x, rois, 4)
+        if shift is not None:
+            sy = sy + shift[0][rois].unsqueeze(-1).unsqueeze(-1)
+            sx = sx + shift[1][rois].unsqueeze(-1).unsqueeze(-1)
+        y = _bin_coords(sy, _chunk_view(bin_h, rois, 4), _chunk_view(grid_h, rois, 4), iy, i)
+        x = _bin_coords(sx, _chunk_view(bin_w, rois, 4), _chunk_view(grid_w, rois, 4), ix, j)
+        return y, x
+
+    return _bilinear_pool(planes, grid_h, grid_w, pooled, mode, coords)
+
+
+def _quantised_bins(start: Tensor, extent: Tensor, pooled: int, limit: int
+                    ) -> tuple[Tensor, Tensor]:
+    """Integer bin edges [K, pooled]: floor(i*extent/pooled) + start to
+    ceil((i+1)*extent/pooled) + start, clipped to [0, limit]."""
+    bin_size = extent / pooled
+    i = torch.arange(pooled, device=start.device, dtype=start.dtype)
+    lo = torch.floor(i * bin_size.unsqueeze(1)) + start.unsqueeze(1)
+    hi = torch.ceil((i + 1) * bin_size.unsqueeze(1)) + start.unsqueeze(1)
+    return lo.clamp(0, limit).long(), hi.clamp(0, limit).long()
+
+
+def _pixel_pool(planes: _Planes, rows: tuple[Tensor, Tensor], cols: tuple[Tensor, Tensor],
+                pooled: tuple[int, int], mode: str) -> Tensor:
+    """Max (RoIPool) or mean (PSRoIPool) over the integer pixel rectangle of every bin;
+    rows/cols = (first, end) [K, ph] / [K, pw]; an empty bin gives 0."""
+    ph, pw = pooled
+    channels = planes.table.shape[1]
+    height, width = (rows[1] - rows[0]).clamp(min=0), (cols[1] - cols[0]).clamp(min=0)
+    span_h, span_w = height.amax(dim=1).clamp(min=1), width.amax(dim=1).clamp(min=1)
+    cost = span_h * span_w * (ph * pw * channels)
+
+    def chunk(rois: Tensor) -> Tensor:
+        ny = torch.arange(int(span_h[rois].max()), device=rois.device)
+        nx = torch.arange(int(span_w[rois].max()), device=rois.device)
+        row = (rows[0][rois].unsqueeze(-1) + ny).view(len(rois), ph, 1, -1, 1)
+        col = (cols[0][rois].unsqueeze(-1) + nx).view(len(rois), 1, pw, 1, -1)
+        valid = ((ny < height[rois].unsqueeze(-1)).view(len(rois), ph, 1, -1, 1)
+                 & (nx < width[rois].unsqueeze(-1)).view(len(rois), 1, pw, 1, -1)
+                 & _chunk_view(planes.ok, rois, 4))
+        row = torch.minimum(row, _chunk_view(planes.height, rois, 4) - 1)
+        col = torch.minimum(col, _chunk_view(planes.width, rois, 4) - 1)
+        shape = (len(rois), ph, pw, len(ny) * len(nx))
+        valid = valid.expand(*shape[:3], len(ny), len(nx)).reshape(shape)
+        weight = valid.to(planes.table.dtype)
+        if mode == "avg":
+            area = (height[rois].view(-1, ph, 1) * width[rois].view(-1, 1, pw)).clamp(min=1)
+            weight = weight / area.unsqueeze(-1).to(weight.dtype)
+        index = planes.flat_index(rois, row, col).expand(*shape[:3], len(ny), len(nx))
+        return _gather_reduce(planes.table, index.reshape(*shape, 1), weight.unsqueeze(-1),
+                              valid, mode)
+
+    return _run_chunked(cost, channels, pooled, chunk, planes.table.dtype)
+
+
+# ----------------------------------------------------------------------------- the ops
+
+
+def roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                       spatial_scale: float) -> Tensor:
+    """RoIPool (SPEC 3.1, torchvision.ops.roi_pool): max over twice-quantised bins."""
+    _check_inputs(input, rois, 5)
+    dtype = _compute_dtype(input)
+    x, r = input.to(dtype), rois.to(dtype)
+    start = _round_half_away(r[:, 1:3] * spatial_scale)
+    end = _round_half_away(r[:, 3:5] * spatial_scale)
+    size = (end - start + 1).clamp(min=1)
+    _, _, h, w = x.shape
+    rows = _quantised_bins(start[:, 1], size[:, 1], pooled_h, h)
+    cols = _quantised_bins(start[:, 0], size[:, 0], pooled_w, w)
+    planes = _Planes.single(x, r[:, 0])
+    return _pixel_pool(planes, rows, cols, (pooled_h, pooled_w), "max").to(input.dtype)
+
+
+def roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                        spatial_scale: float, sampling_ratio: int, aligned: bool,
+                        mode: str) -> Tensor:
+    """RoIAlign (SPEC 3.2): torchvision for ``avg``, mmcv for ``max``."""
+    _check_inputs(input, rois, 5)
+    if mode not in ("avg", "max"):
+        raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
+    dtype = _compute_dtype(input)
+    x, r = input.to(dtype), rois.to(dtype)
+    planes = _Planes.single(x, r[:, 0])
+    out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5 if aligned else 0.0, not aligned,
+                       (pooled_h, pooled_w), sampling_ratio, mode)
+    return out.to(input.dtype)
+
+
+def roi_warp_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                       spatial_scale: float, sampling_ratio: int, aligned: bool,
+                       mode: str) -> Tensor:
+    """RoIWarp (SPEC 3.3): round the scaled box to integers, then RoIAlign with
+    aligned = 0 and scale 1 (the `aligned` attribute is accepted and ignored)."""
+    del aligned  # RoIWarp is defined on the quantised box without the half-pixel offset
+    _check_inputs(input, rois, 5)
+    r = rois.to(_compute_dtype(input))
+    quantised = torch.cat([r[:, :1], _round_half_away(r[:, 1:] * spatial_scale)], dim=1)
+    return roi_align_reference(input, quantised, pooled_h, pooled_w, 1.0, sampling_ratio,
+                               False, mode)
+
+
+def _check_ps_channels(input: Tensor, pooled_h: int, pooled_w: int) -> None:
+    if input.shape[1] % (pooled_h * pooled_w) != 0:
+        raise ValueError(f"input channels ({input.shape[1]}) must be divisible by "
+                         f"pooled_h * pooled_w ({pooled_h * pooled_w})")
+
+
+def ps_roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                          spatial_scale: float) -> Tensor:
+    """PSRoIPool (SPEC 3.4, torchvision.ops.ps_roi_pool, incl. its [0, H-1] clip)."""
+    _check_inputs(input, rois, 5)
+    _check_ps_channels(input, pooled_h, pooled_w)
+    dtype = _compute_dtype(input)
+    x, r = input.to(dtype), rois.to(dtype)
+    start = _round_half_away(r[:, 1:3] * spatial_scale)
+    size = (_round_half_away(r[:, 3:5] * spatial_scale) - start).clamp(min=1)
+    _, _, h, w = x.shape
+    rows = _quantised_bins(start[:, 1], size[:, 1], pooled_h, h - 1)
+    cols = _quantised_bins(start[:, 0], size[:, 0], pooled_w, w - 1)
+    planes = _Planes.position_sensitive(x, r[:, 0], pooled_h, pooled_w)
+    return _pixel_pool(planes, rows, cols, (pooled_h, pooled_w), "avg").to(input.dtype)
+
+
+def ps_roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                           spatial_scale: float, sampling_ratio: int) -> Tensor:
+    """PSRoIAlign (SPEC 3.4, torchvision.ops.ps_roi_align): always aligned, no clamp."""
+    _check_inputs(input, rois, 5)
+    _check_ps_channels(input, pooled_h, pooled_w)
+    dtype = _compute_dtype(input)
+    x, r = input.to(dtype), rois.to(dtype)
+    planes = _Planes.position_sensitive(x, r[:, 0], pooled_h, pooled_w)
+    out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5, False, (pooled_h, pooled_w),
+                       sampling_ratio, "avg")
+    return out.to(input.dtype)
+
+
+def deform_roi_pool_reference(input: Tensor, rois: Tensor, offset: Tensor | None,
+                              mask: Tensor | None, pooled_h: int, pooled_w: int,
+                              spatial_scale: float, sampling_ratio: int, gamma: float) -> Tensor:
+    """DeformRoIPool (SPEC 3.5, mmcv): aligned RoIAlign whose bins shift by
+    gamma * roi size * offset; the result is multiplied by `mask` when given."""
+    _check_inputs(input, rois, 5)
+    num_rois = rois.shape[0]
+    for name, t, ch in (("offset", offset, 2), ("mask", mask, 1)):
+        if t is not None and tuple(t.shape) != (num_rois, ch, pooled_h, pooled_w):
+            raise ValueError(f"{name} must be [{num_rois}, {ch}, {pooled_h}, {pooled_w}], "
+                             f"got {tuple(t.shape)}")
+    dtype = _compute_dtype(input)
+    x, r = input.to(dtype), rois.to(dtype)
+    planes = _Planes.single(x, r[:, 0])
+    shift = None
+    if offset is not None:
+        off = offset.to(dtype)
+        roi_w = (r[:, 3] * spatial_scale - 0.5) - (r[:, 1] * spatial_scale - 0.5)
+        roi_h = (r[:, 4] * spatial_scale - 0.5) - (r[:, 2] * spatial_scale - 0.5)
+        shift = ((gamma * roi_h).view(-1, 1, 1) * off[:, 1],
+                 (gamma * roi_w).view(-1, 1, 1) * off[:, 0])
+    out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5, False, (pooled_h, pooled_w),
+                       sampling_ratio, "avg", shift)
+    if mask is not None:
+        out = out * mask.to(dtype)
+    return out.to(input.dtype)
+
+
+def multi_scale_levels(rois: Tensor, num_levels: int, spatial_scales: Sequence[float],
+                       level_mapping: str, canonical_scale: float, canonical_level: int
+                       ) -> Tensor:
+    """Level index [K] of every RoI (SPEC 3.6), computed in float32 like the kernels;
+    NaN and empty boxes land on the finest level."""
+    r = rois.detach().float()
+    scale = torch.sqrt((r[:, 3] - r[:, 1]) * (r[:, 4] - r[:, 2]))
+    if level_mapping == "mmdet":
+        target = torch.floor(torch.log2(scale / canonical_scale + 1e-6))
+        lo, hi, shift = 0, num_levels - 1, 0
+    elif level_mapping == "torchvision":
+        target = torch.floor(canonical_level + torch.log2(scale / canonical_scale) + 1e-6)
+        lo = int(-math.log2(spatial_scales[0]))
+        hi = int(-math.log2(spatial_scales[-1]))
+        shift = lo
+    else:
+        raise ValueError(f"level_mapping must be 'torchvision' or 'mmdet', got {level_mapping!r}")
+    target = torch.nan_to_num(target, nan=lo).clamp(lo, hi)
+    return (target.long() - shift).clamp(0, num_levels - 1)
+
+
+def multi_scale_roi_align_reference(rois: Tensor, features: Sequence[Tensor], pooled_h: int,
+                                    pooled_w: int, sampling_ratio: int, aligned: bool,
+                                    spatial_scales: Sequence[float], level_mapping: str,
+                                    canonical_scale: float, canonical_level: int,
+                                    roi_scale_factor: float) -> Tensor:
+    """MultiScaleRoIAlign (SPEC 3.6): each RoI picks its level from the original box, is
+    scaled about its centre by `roi_scale_factor`, then RoIAligned (avg) on that level.
+    All levels share one channel table, so every RoI is pooled in the same pass."""
+    if len(features) == 0 or len(features) != len(spatial_scales):
+        raise ValueError(f"need one spatial scale per feature map, got {len(features)} maps "
+                         f"and {len(spatial_scales)} scales")
+    for f in features:
+        _check_inputs(f, rois, 5)
+        if f.shape[:2] != features[0].shape[:2]:
+            raise ValueError("all feature maps must have the same batch size and channels")
+    dtype = _compute_dtype(features[0])
+    r = rois.to(dtype)
+    level = multi_scale_levels(rois, len(features), spatial_scales, level_mapping,
+                               canonical_scale, canonical_level)
+    batch = features[0].shape[0]
+    tables = [_channel_table(f.to(dtype)) for f in features]
+    sizes = torch.tensor([[f.shape[2], f.shape[3]] for f in features], device=rois.device)
+    offsets = torch.tensor([0] + [t.shape[0] for t in tables[:-1]],
+                           device=rois.device).cumsum(0)
+    index, ok = _batch_index(r[:, 0], batch)
+    height, width = sizes[level, 0], sizes[level, 1]
+    planes = _Planes(torch.cat(tables), offsets[level] + index * height * width,
+                     height, width, ok)
+    boxes = r[:, 1:]
+    if roi_scale_factor != 1.0:
+        centre = (boxes[:, :2] + boxes[:, 2:]) * 0.5
+        half = (boxes[:, 2:] - boxes[:, :2]) * roi_scale_factor * 0.5
+        boxes = torch.cat([centre - half, centre + half], dim=1)
+    scale = torch.tensor(spatial_scales, dtype=dtype, device=rois.device)[level]
+    out = _align_boxes(planes, boxes, scale, 0.5 if aligned else 0.0, not aligned,
+                       (pooled_h, pooled_w), sampling_ratio, "avg")
+    return out.to(features[0].dtype)
+
+
+def roi_align_rotated_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                                spatial_scale: float, sampling_ratio: int, aligned: bool,
+                                clockwise: bool) -> Tensor:
+    """RoIAlignRotated (SPEC 3.7, mmcv): rois (b, cx, cy, w, h, theta radians); sample
+    points are rotated by theta (-theta when clockwise) about the box centre."""
+    _check_inputs(input, rois, 6)
+    dtype = _compute_dtype(input)
+    x, r = input.to(dtype), rois.to(dtype)
+    offset = 0.5 if aligned else 0.0
+    centre_x, centre_y = r[:, 1] * spatial_scale - offset, r[:, 2] * spatial_scale - offset
+    roi_w, roi_h = r[:, 3] * spatial_scale, r[:, 4] * spatial_scale
+    if not aligned:
+        roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
+    theta = -r[:, 5] if clockwise else r[:, 5]
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    bin_h, bin_w = roi_h / pooled_h, roi_w / pooled_w
+    grid_h = _grid_size(sampling_ratio, roi_h, pooled_h)
+    grid_w = _grid_size(sampling_ratio, roi_w, pooled_w)
+    i = torch.arange(pooled_h, device=r.device, dtype=dtype).view(1, -1, 1, 1, 1)
+    j = torch.arange(pooled_w, device=r.device, dtype=dtype).view(1, 1, -1, 1, 1)
+
+    def coords(rois_: Tensor, iy: Tensor, ix: Tensor) -> tuple[Tensor, Tensor]:
+        def view(t: Tensor) -> Tensor:
+            return _chunk_view(t, rois_, 4)
+
+        yy = _bin_coords(-view(roi_h) / 2.0, view(bin_h), view(grid_h), iy, i)
+        xx = _bin_coords(-view(roi_w) / 2.0, view(bin_w), view(grid_w), ix, j)
+        y = yy * view(cos) - xx * view(sin) + view(centre_y)
+        x_ = yy * view(sin) + xx * view(cos) + view(centre_x)
+        return y, x_
+
+    planes = _Planes.single(x, r[:, 0])
+    out = _bilinear_pool(planes, grid_h, grid_w, (pooled_h, pooled_w), "avg", coords)
+    return out.to(input.dtype)
+
+
+def _hat_integral(t: Tensor) -> Tensor:
+    """Integral of max(0, 1 - |u|) for u from -inf to t."""
+    u = t.clamp(-1, 1)
+    return torch.where(u < 0, 0.5 * (u + 1) ** 2, 1 - 0.5 * (1 - u) ** 2)
+
+
+def _prroi_window(lo: Tensor, hi: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """(first pixel, length) [K] of the pixels whose hat reaches into [lo, hi], clipped to
+    the map (a NaN box gets any valid window; its zero area zeroes it)."""
+    first = (torch.floor(torch.nan_to_num(lo, nan=0.0)) - 1).clamp(0, size - 1)
+    last = (torch.ceil(torch.nan_to_num(hi, nan=0.0)) + 1).clamp(0, size - 1)
+    return first.long(), (last - first + 1).clamp(min=1).long()
+
+
+def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
+                         spatial_scale: float) -> Tensor:
+    """PrRoIPool (SPEC 3.8, mmcv / PreciseRoIPooling): exact integral of the bilinearly
+    interpolated, zero-padded surface over each bin, divided by the bin area. The
+    surface is a sum of separable hat functions, so each bin's integral is a weighted
+    sum of window pixels with weights (integral over the bin's rows) x (over its
+    columns). Differentiable w.r.t. the box coordinates too."""
+    _check_inputs(input, rois, 5)
+    dtype = _compute_dtype(input)
+    x, r = input.to(dtype), rois.to(dtype)
+    _, channels, h, w = x.shape
+    start = r[:, 1:3] * spatial_scale
+    size = (r[:, 3:5] * spatial_scale - start).clamp(min=0)
+    bin_w, bin_h = size[:, 0] / pooled_w, size[:, 1] / pooled_h
+    area = bin_h * bin_w
+    row0, rows_len = _prroi_window(start[:, 1], start[:, 1] + size[:, 1], h)
+    col0, cols_len = _prroi_window(start[:, 0], start[:, 0] + size[:, 0], w)
+    i = torch.arange(pooled_h, dtype=dtype, device=r.device)
+    j = torch.arange(pooled_w, dtype=dtype, device=r.device)
+    planes = _Planes.single(x, r[:, 0])
+    cost = rows_len * cols_len * channels
+
+    def axis_weights(rois_: Tensor, first: Tensor, length: Tensor, lo: Tensor, bin_size: Tensor,
+                     bins: Tensor, limit: int) -> tuple[Tensor, Tensor]:
+        n = torch.arange(int(length[rois_].max()), device=rois_.device)
+        pixel = first[rois_].unsqueeze(1) + n  # [k, L]
+        inside = pixel < limit
+        a = lo[rois_].view(-1, 1, 1) + bins.view(1, -1, 1) * bin_size[rois_].view(-1, 1, 1)
+        b = lo[rois_].view(-1, 1, 1) + (bins.view(1, -1, 1) + 1) * bin_size[rois_].view(-1, 1, 1)
+        p = pixel.unsqueeze(1).to(lo.dtype)
+        weight = (_hat_integral(b - p) - _hat_integral(a - p)) * inside.unsqueeze(1)
+        return pixel.clamp(max=limit - 1), weight
+
+    def chunk(rois_: Tensor) -> Tensor:
+        rows, wy = axis_weights(rois_, row0, rows_len, start[:, 1], bin_h, i, h)
+        cols, wx = axis_weights(rois_, col0, cols_len, start[:, 0], bin_w, j, w)
+        index = planes.flat_index(rois_, rows.view(len(rois_), -1, 1, 1),
+                                  cols.view(len(rois_), 1, -1, 1)).squeeze(-1)
+        window = planes.table.index_select(0, index.reshape(-1)).view(*index.shape, channels)
+        total = torch.einsum("kir,kjs,krsc->kijc", wy, wx, window)
+        a = area[rois_].view(-1, 1, 1, 1)
+        keep = (a > 0) & _chunk_view(planes.ok, rois_, 3)
+        return torch.where(keep, total / torch.where(a > 0, a, torch.ones_like(a)),
+                           torch.zeros_like(total))
+
+    out = _run_chunked(cost, channels, (pooled_h, pooled_w), chunk, dtype)
+    return out.to(input.dtype)
