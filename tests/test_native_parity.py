@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 from conftest import DEVICES, assert_spec_close, random_rois
-
 from roipool import _native
 from roipool.ops import reference
 
@@ -47,6 +46,7 @@ def _case(op: str, inputs: str = "", **attrs: object) -> Case:
     return Case(op, {**base, **attrs}, inputs)
 
 
+_MS_IMAGE = 256  # MultiScaleRoIAlign image size: levels of 64, 32 and 16 pixels
 _MS = {"spatial_scales": [0.25, 0.125, 0.0625], "canonical_level": 4, "roi_scale_factor": 1.0}
 
 CASES = [
@@ -55,7 +55,10 @@ CASES = [
         _case("roi_align", sampling_ratio=sr, aligned=al, mode=mode)
         for al in (0, 1) for sr in (-1, 0, 2) for mode in ("avg", "max")
     ],
-    *[_case("roi_warp", sampling_ratio=sr, aligned=0, mode=m) for sr in (-1, 2) for m in ("avg", "max")],
+    *[
+        _case("roi_warp", sampling_ratio=sr, aligned=0, mode=m)
+        for sr in (-1, 2) for m in ("avg", "max")
+    ],
     _case("ps_roi_pool"),
     *[_case("ps_roi_align", sampling_ratio=sr) for sr in (-1, 2)],
     *[
@@ -76,7 +79,9 @@ CASES = [
 ]
 # First listed variant of each op; DeformRoIPool with both optional inputs.
 DEFAULT_CASES = {c.op: c for c in reversed(CASES)}
-DEFAULT_CASES["deform_roi_pool"] = _case("deform_roi_pool", "offset+mask", gamma=0.1)
+DEFAULT_CASES["deform_roi_pool"] = _case(
+    "deform_roi_pool", "offset+mask", sampling_ratio=-1, gamma=0.1
+)
 
 
 def _channels(case: Case) -> int:
@@ -87,18 +92,13 @@ def _features(case: Case, generator: torch.Generator) -> list[torch.Tensor]:
     """Float32 features; MultiScaleRoIAlign gets one map per level (image 4x the finest)."""
     if case.op != "multi_scale_roi_align":
         return [torch.randn(BATCH, _channels(case), HEIGHT, WIDTH, generator=generator) * 3]
-    image = 4 * max(HEIGHT, WIDTH) * 4
-    return [
-        torch.randn(BATCH, 3, max(1, round(image * s)), max(1, round(image * s)), generator=generator)
-        for s in case.attrs["spatial_scales"]
-    ]
+    sizes = [round(_MS_IMAGE * s) for s in case.attrs["spatial_scales"]]
+    return [torch.randn(BATCH, 3, size, size, generator=generator) for size in sizes]
 
 
 def _rois(case: Case, num_rois: int, generator: torch.Generator) -> torch.Tensor:
     if case.op == "multi_scale_roi_align":  # boxes of every size, so every level is hit
-        image = 4.0 * max(HEIGHT, WIDTH) * 4
-        rois = random_rois(num_rois, BATCH, image, image, generator=generator)
-        return rois
+        return random_rois(num_rois, BATCH, _MS_IMAGE, _MS_IMAGE, generator=generator)
     rois = random_rois(num_rois, BATCH, HEIGHT, WIDTH, generator=generator, spatial_scale=0.5)
     if case.op != "roi_align_rotated":
         return rois
@@ -109,9 +109,14 @@ def _rois(case: Case, num_rois: int, generator: torch.Generator) -> torch.Tensor
 
 
 def _aux(case: Case, num_rois: int, generator: torch.Generator) -> tuple:
-    offset = torch.randn(num_rois, 2, PH, PW, generator=generator) if "offset" in case.inputs else None
-    mask = torch.rand(num_rois, 1, PH, PW, generator=generator) if "mask" in case.inputs else None
-    return offset, mask
+    offset = torch.randn(num_rois, 2, PH, PW, generator=generator)
+    mask = torch.rand(num_rois, 1, PH, PW, generator=generator)
+    return (offset if "offset" in case.inputs else None, mask if "mask" in case.inputs else None)
+
+
+def _opt(t: torch.Tensor | None, *args: object) -> torch.Tensor | None:
+    """`t.to(*args)`, passing an absent optional input through."""
+    return None if t is None else t.to(*args)
 
 
 def _reference(case: Case, features, rois, offset=None, mask=None) -> torch.Tensor:
@@ -132,24 +137,16 @@ def _check(
     reference evaluated on exactly those (rounded) values."""
     typed = [f.to(dtype) for f in features]
     typed_rois = rois.to(dtype) if rois_same_dtype else rois
-    typed_offset = offset.to(dtype) if offset is not None else None
-    typed_mask = mask.to(dtype) if mask is not None else None
-
-    def on_device(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.to(device)
-
-    native_features = [
-        on_device(f).contiguous(memory_format=torch.channels_last) if channels_last else on_device(f)
-        for f in typed
-    ]
+    offset, mask = _opt(offset, dtype), _opt(mask, dtype)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     actual = _native.forward(
-        case.op, native_features, on_device(typed_rois), case.attrs,
-        offset=on_device(typed_offset), mask=on_device(typed_mask),
+        case.op, [f.to(device).contiguous(memory_format=layout) for f in typed],
+        typed_rois.to(device), case.attrs, offset=_opt(offset, device), mask=_opt(mask, device),
     )
     assert actual.dtype == dtype and actual.device.type == device
     expected = _reference(
-        case, [f.double() for f in typed], typed_rois.double(),
-        None if offset is None else typed_offset.double(), None if mask is None else typed_mask.double(),
+        case, [f.double() for f in typed], typed_rois.double(), _opt(offset, torch.float64),
+        _opt(mask, torch.float64),
     )
     assert_spec_close(actual, expected, dtype, typed)
     return actual
@@ -180,7 +177,9 @@ def test_layouts_and_rois_dtype(
            channels_last=channels_last, rois_same_dtype=rois_same_dtype)
 
 
-EDGE_CASES = [*DEFAULT_CASES.values(), _case("roi_align", mode="max", aligned=1)]
+EDGE_CASES = [
+    *DEFAULT_CASES.values(), _case("roi_align", sampling_ratio=-1, aligned=1, mode="max")
+]
 
 
 def _edge_rois(case: Case, rows: list[list[float]]) -> torch.Tensor:
@@ -197,10 +196,10 @@ def _edge_rois(case: Case, rows: list[list[float]]) -> torch.Tensor:
 def test_empty_rois(case: Case, device: str, generator: torch.Generator) -> None:
     features = [f.to(device) for f in _features(case, generator)]
     rois = torch.zeros(0, 6 if case.op == "roi_align_rotated" else 5, device=device)
-    offset, mask = (t.to(device) if t is not None else None for t in _aux(case, 0, generator))
+    offset, mask = (_opt(t, device) for t in _aux(case, 0, generator))
     out = _native.forward(case.op, features, rois, case.attrs, offset=offset, mask=mask)
-    channels = features[0].shape[1] // (PH * PW) if case.op.startswith("ps_") else features[0].shape[1]
-    assert out.shape == (0, channels, PH, PW)
+    out_channels = _channels(case) // (PH * PW) if case.op.startswith("ps_") else _channels(case)
+    assert out.shape == (0, out_channels, PH, PW)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -238,13 +237,12 @@ def test_bad_batch_index_gives_zeros(case: Case, device: str, generator: torch.G
     offset, mask = _aux(case, 7, generator)
     on = [f.to(device) for f in features]
     out = _native.forward(case.op, on, rois.to(device), case.attrs,
-                          offset=None if offset is None else offset.to(device),
-                          mask=None if mask is None else mask.to(device))
+                          offset=_opt(offset, device), mask=_opt(mask, device))
     assert torch.all(out[: len(bad)] == 0)
     good = slice(len(bad), None)
     expected = _reference(case, [f.double() for f in features], rois[good].double(),
-                          None if offset is None else offset[good].double(),
-                          None if mask is None else mask[good].double())
+                          _opt(offset[good] if offset is not None else None, torch.float64),
+                          _opt(mask[good] if mask is not None else None, torch.float64))
     assert_spec_close(out[good], expected, torch.float32, features)
 
 
@@ -256,7 +254,7 @@ def test_nan_coordinates_are_finite(case: Case, device: str, generator: torch.Ge
     rois[0, 1] = math.nan
     rois[1, 2:] = math.nan
     rois[2, 1:] = math.inf
-    offset, mask = (t.to(device) if t is not None else None for t in _aux(case, 4, generator))
+    offset, mask = (_opt(t, device) for t in _aux(case, 4, generator))
     out = _native.forward(case.op, features, rois.to(device), case.attrs, offset=offset, mask=mask)
     assert torch.isfinite(out).all()
 
@@ -277,7 +275,7 @@ def test_sampling_ratio_above_cap_is_rejected(op: str, generator: torch.Generato
 @pytest.mark.parametrize("device", DEVICES)
 def test_sampling_ratio_at_cap(device: str, generator: torch.Generator) -> None:
     """1024 x 1024 samples per bin: finite work, same value as a fine reference grid."""
-    case = _case("roi_align", pooled_h=1, pooled_w=1, sampling_ratio=1024, aligned=1)
+    case = _case("roi_align", pooled_h=1, pooled_w=1, sampling_ratio=1024, aligned=1, mode="avg")
     features = [torch.randn(1, 2, 9, 11, generator=generator)]
     rois = torch.tensor([[0, 1.0, 2.0, 15.0, 12.0]])
     _check(case, device, torch.float32, features, rois)

@@ -17,6 +17,7 @@ import pytest
 import torch
 from conftest import assert_spec_close, random_rois
 from roipool._libs import ORT_LIBRARY, find_library
+from roipool.runtime.ort import create_session
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -33,7 +34,6 @@ ONNX_TYPE = {torch.float32: TensorProto.FLOAT, torch.float16: TensorProto.FLOAT1
              torch.bfloat16: TensorProto.BFLOAT16, torch.float64: TensorProto.DOUBLE}
 # numpy has no bfloat16: such tensors travel as their raw 16-bit patterns.
 NUMPY_CARRIER = {torch.bfloat16: torch.int16}
-CPU = ["CPUExecutionProvider"]
 
 
 # ---- model building and running --------------------------------------------------------
@@ -55,11 +55,6 @@ def make_model(op_type: str, inputs: Sequence[tuple[str, torch.dtype, list[Any]]
     return model.SerializeToString()
 
 
-def create_session(model: bytes, providers: Sequence[str] = CPU) -> Any:
-    from roipool.runtime.ort import create_session as create
-    return create(model, providers=providers)
-
-
 def to_ort_value(tensor: torch.Tensor) -> Any:
     carrier = NUMPY_CARRIER.get(tensor.dtype)
     array = (tensor.view(carrier) if carrier else tensor).contiguous().numpy()
@@ -67,6 +62,7 @@ def to_ort_value(tensor: torch.Tensor) -> Any:
 
 
 def from_ort_value(value: Any, dtype: torch.dtype) -> torch.Tensor:
+    assert value.device_name().lower() == "cpu", value.device_name()  # read through data_ptr
     shape = value.shape()
     nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
     if nbytes == 0:
@@ -246,12 +242,13 @@ def test_zero_rois(case: OpCase, generator: torch.Generator) -> None:
     assert output.shape == (0, channels, case.attributes["pooled_h"], case.attributes["pooled_w"])
 
 
-def test_bad_batch_index_gives_zeros(generator: torch.Generator) -> None:
+def test_bad_rois_give_zeros(generator: torch.Generator) -> None:
     case = CASE_BY_ID["RoIAlign-avg"]
-    feeds = case.make_inputs(4, 8, 8, generator)
+    feeds = case.make_inputs(5, 8, 8, generator)
     feeds["rois"][1, 0] = 2.0  # B = 2
     feeds["rois"][2, 0] = float("nan")
     feeds["rois"][3, 0] = -1.0
+    feeds["rois"][4, 1:] = float("nan")  # every sample of a NaN box is 0 (SPEC section 2)
     output = run(case.session(torch.float32, torch.float32), feeds, torch.float32)
     assert torch.equal(output[1:], torch.zeros_like(output[1:]))
     assert output[0].abs().sum() > 0
@@ -262,6 +259,17 @@ def test_foreign_attributes_are_ignored(generator: torch.Generator) -> None:
     session = case.session(torch.float32, torch.float32, plugin_namespace="elsewhere",
                            producer_note="kept by exporters")
     check(case, session, case.make_inputs(3, 8, 8, generator), torch.float32, torch.float32)
+
+
+def test_one_entry_lists_and_scalar_lists_are_accepted(generator: torch.Generator) -> None:
+    case = CASE_BY_ID["RoIAlign-avg"]
+    session = case.session(torch.float32, torch.float32, pooled_h=[case.attributes["pooled_h"]])
+    check(case, session, case.make_inputs(3, 8, 8, generator), torch.float32, torch.float32)
+    single_level = OpCase("MultiScaleRoIAlign", "multi_scale_roi_align",
+                          {**MULTI_SCALE, "spatial_scales": [0.25]}, levels=[0.25])
+    session = single_level.session(torch.float32, torch.float32, spatial_scales=0.25)
+    feeds = single_level.make_inputs(3, 8, 8, generator)
+    check(single_level, session, feeds, torch.float32, torch.float32)
 
 
 def test_defaults_apply_when_attributes_are_absent(generator: torch.Generator) -> None:

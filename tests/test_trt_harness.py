@@ -26,10 +26,10 @@ def _library() -> Path:
 
 
 def _harness(library: Path) -> Path:
-    """The harness binary: $ROIPOOL_TRT_HARNESS, else <build>/bin next to <build>/lib."""
+    """The harness binary: in $ROIPOOL_HARNESS_DIR, else in <build>/bin next to <build>/lib."""
     candidates = [library.parent.parent / "bin" / HARNESS]
-    if "ROIPOOL_TRT_HARNESS" in os.environ:
-        candidates.insert(0, Path(os.environ["ROIPOOL_TRT_HARNESS"]))
+    if os.environ.get("ROIPOOL_HARNESS_DIR"):
+        candidates.insert(0, Path(os.environ["ROIPOOL_HARNESS_DIR"]) / HARNESS)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -74,3 +74,16 @@ def test_trt_library_path_points_at_the_library() -> None:
     from roipool.runtime.trt import trt_library_path
 
     assert Path(trt_library_path()) == _library()
+
+
+def test_runtime_without_tensorrt_raises_a_clear_error(tmp_path: Path) -> None:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("TensorRT is importable")
+    from roipool.runtime.trt import build_engine
+
+    with pytest.raises(ImportError, match="TensorRT Python package"):
+        build_engine(tmp_path / "model.onnx", tmp_path / "model.engine")

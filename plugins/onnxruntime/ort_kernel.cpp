@@ -62,14 +62,17 @@ std::optional<AttrValue> read_as(const OrtApi& api, const OrtKernelInfo* info, c
   return std::nullopt;
 }
 
-// The node's attribute `spec.name` in whatever ONNX type it has (the schema's type
-// first), so that a wrong type reaches set_attribute and gets the core's message.
+// The node's attribute `spec.name` in whatever ONNX type it has, so that a wrong type
+// reaches set_attribute and gets the core's message. ONNX Runtime's scalar getters check
+// the attribute's type but its list getters read anything as a (maybe empty) list, so
+// scalars are probed first, then the schema's list type (a scalar given for a list
+// attribute is accepted as one entry by set_attribute).
 std::optional<AttrValue> read_attribute(const OrtApi& api, const OrtKernelInfo* info,
                                         const AttrSpec& spec) {
-  if (auto value = read_as(api, info, spec.name, spec.type)) return value;
-  for (AttrType type : {AttrType::kInt, AttrType::kFloat, AttrType::kString, AttrType::kInts,
-                        AttrType::kFloats}) {
-    if (type == spec.type) continue;
+  const bool ints_first = spec.type != AttrType::kFloats;
+  for (AttrType type : {AttrType::kInt, AttrType::kFloat, AttrType::kString,
+                        ints_first ? AttrType::kInts : AttrType::kFloats,
+                        ints_first ? AttrType::kFloats : AttrType::kInts}) {
     if (auto value = read_as(api, info, spec.name, type)) return value;
   }
   return std::nullopt;
@@ -191,7 +194,8 @@ OrtStatusPtr RoipoolKernel::Create(const OrtApi& api, const OrtKernelInfo* info,
     OpAttrs attrs{};
     Status status = parse_attributes(api, info, op, &attrs);
     if (!status.ok()) return to_ort_status(api, status);
-    *kernel = std::make_unique<RoipoolKernel>(api, op, device, attrs).release();  // KernelDestroy frees it
+    // Owned by ONNX Runtime from here; CustomOpBase's KernelDestroy deletes it.
+    *kernel = std::make_unique<RoipoolKernel>(api, op, device, attrs).release();
     return nullptr;
   } catch (const std::exception& e) {
     return api.CreateStatus(ORT_FAIL, e.what());
@@ -211,11 +215,11 @@ OrtStatusPtr RoipoolKernel::ComputeV2(OrtKernelContext* context) noexcept {
 Status RoipoolKernel::Compute(OrtKernelContext* raw_context) const {
   const Ort::KernelContext context(raw_context);
   const size_t num_inputs = context.GetInputCount();
+  if (num_inputs < 2) return invalid(op_, "expected at least 2 inputs");
   // Node contract: (input, rois[, offset, mask]) or, for MultiScaleRoIAlign, (rois, f0, ..., fL-1).
   const bool rois_first = op_ == OpKind::kMultiScaleRoIAlign;
   const size_t first_feature = rois_first ? 1 : 0;
   const size_t end_feature = rois_first ? num_inputs : 1;
-  if (num_inputs < 2) return invalid(op_, "expected at least 2 inputs");
 
   std::vector<FeatureMap> features(end_feature - first_feature);
   TensorView feature;
@@ -242,9 +246,10 @@ Status RoipoolKernel::Compute(OrtKernelContext* raw_context) const {
   args.num_rois = num_rois;
   if (op_ == OpKind::kDeformRoIPool) {
     const int64_t ph = attrs_.pooled_h, pw = attrs_.pooled_w;
-    status = optional_input(op_, context, 2, "offset", {num_rois, 2, ph, pw}, feature.dtype, &args.offset);
+    status = optional_input(op_, context, 2, "offset", {num_rois, 2, ph, pw}, args.dtype,
+                            &args.offset);
     if (!status.ok()) return status;
-    status = optional_input(op_, context, 3, "mask", {num_rois, 1, ph, pw}, feature.dtype, &args.mask);
+    status = optional_input(op_, context, 3, "mask", {num_rois, 1, ph, pw}, args.dtype, &args.mask);
     if (!status.ok()) return status;
   }
 

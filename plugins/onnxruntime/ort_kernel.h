@@ -53,6 +53,7 @@ inline bool succeeded(const OrtApi& api, OrtStatus* status) {
 
 // Graph-time output type and shape [K, C_out, pooled_h, pooled_w] (ort_shape.cpp). Dims
 // that cannot be known yet stay unknown; invalid nodes are left to the kernel to report.
-OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op, OrtShapeInferContext* context) noexcept;
+OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op,
+                                OrtShapeInferContext* context) noexcept;
 
 }  // namespace roipool::ort

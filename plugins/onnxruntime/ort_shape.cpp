@@ -41,14 +41,15 @@ bool output_size(const OrtApi& api, OrtShapeInferContext* context, OpKind op, Op
   *attrs = default_attrs(op);
   for (const char* name : {"pooled_h", "pooled_w"}) {
     const OrtOpAttr* attr = nullptr;
-    if (!succeeded(api, api.ShapeInferContext_GetAttribute(context, name, &attr)) || !attr) continue;
+    if (!succeeded(api, api.ShapeInferContext_GetAttribute(context, name, &attr)) || !attr) {
+      continue;
+    }
     AttrValue value;
     value.ints = {0};
     size_t bytes = 0;
-    if (!succeeded(api, api.ReadOpAttr(attr, ORT_OP_ATTR_INT, value.ints.data(), sizeof(int64_t), &bytes)) ||
-        !set_attribute(op, name, value, attrs).ok()) {
-      return false;
-    }
+    OrtStatus* read =
+        api.ReadOpAttr(attr, ORT_OP_ATTR_INT, value.ints.data(), sizeof(int64_t), &bytes);
+    if (!succeeded(api, read) || !set_attribute(op, name, value, attrs).ok()) return false;
   }
   return true;
 }
@@ -73,7 +74,8 @@ OrtStatusPtr set_output(const OrtApi& api, OrtShapeInferContext* context,
 
 }  // namespace
 
-OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op, OrtShapeInferContext* context) noexcept {
+OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op,
+                                OrtShapeInferContext* context) noexcept {
   try {
     const bool rois_first = op == OpKind::kMultiScaleRoIAlign;
     std::vector<Dim> features, rois;

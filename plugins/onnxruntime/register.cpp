@@ -42,7 +42,8 @@ class RoipoolCustomOp : public Ort::CustomOpBase<RoipoolCustomOp, RoipoolKernel,
       : op_(op), device_(device), signature_(signature) {
     // CustomOpBase only knows a static InferOutputShape; ours needs the op kind.
     OrtCustomOp::InferOutputShapeFn = [](const OrtCustomOp* self, OrtShapeInferContext* context) {
-      return infer_output_shape(Ort::GetApi(), static_cast<const RoipoolCustomOp*>(self)->op_, context);
+      const OpKind op = static_cast<const RoipoolCustomOp*>(self)->op_;
+      return infer_output_shape(Ort::GetApi(), op, context);
     };
   }
 

@@ -98,7 +98,10 @@ Status RoiPoolPlugin::io_count_error(int32_t nb_inputs) const {
 }
 
 int32_t RoiPoolPlugin::fail(const Status& status) const {
-  log_error(status.message());
+  // Core messages about attributes and shapes name the op already; CUDA errors may not.
+  const std::string& message = status.message();
+  const std::string name = op_name(op_);
+  log_error(message.compare(0, name.size(), name) == 0 ? message : name + ": " + message);
   return -1;
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,11 +96,8 @@ bool logs_error(const std::string& op, const std::function<void()>& action) {
 using SetLoggerFinderFn = void (*)(nvinfer1::ILoggerFinder*);
 using GetCreatorsFn = nvinfer1::IPluginCreatorInterface* const* (*)(int32_t&);
 
-std::map<std::string, IPluginCreatorV3One*> load_creators(const char* path) {
+std::map<std::string, IPluginCreatorV3One*> load_creators(void* handle) {
   std::map<std::string, IPluginCreatorV3One*> creators;
-  void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  CHECK(handle != nullptr, std::string("dlopen: ") + (handle ? "" : dlerror()));
-  if (handle == nullptr) return creators;  // deliberately never dlclose'd: plugins outlive checks
   auto set_logger_finder = reinterpret_cast<SetLoggerFinderFn>(dlsym(handle, "setLoggerFinder"));
   auto get_creators = reinterpret_cast<GetCreatorsFn>(dlsym(handle, "getCreators"));
   CHECK(set_logger_finder != nullptr && get_creators != nullptr, "exports setLoggerFinder and getCreators");
@@ -117,6 +115,56 @@ std::map<std::string, IPluginCreatorV3One*> load_creators(const char* path) {
     creators[creator->getPluginName()] = creator;
   }
   return creators;
+}
+
+// ---- a stand-in for libnvinfer's registry ----------------------------------------------------
+
+// Exported by this executable as getPluginRegistry (ENABLE_EXPORTS), where the plugin
+// library's runtime lookup finds libnvinfer's. Records registrations, rejects duplicates.
+class FakeRegistry final : public nvinfer1::IPluginRegistry {
+ public:
+  bool registerCreator(nvinfer1::IPluginCreatorInterface& creator, const char* ns) noexcept override {
+    const auto* v3 = static_cast<IPluginCreatorV3One*>(&creator);
+    const std::string key = std::string(ns) + "::" + v3->getPluginName() + "/" + v3->getPluginVersion();
+    return registered.insert(key).second;
+  }
+  bool registerCreator(nvinfer1::IPluginCreator&, const char*) noexcept override { return false; }
+  nvinfer1::IPluginCreator* const* getPluginCreatorList(int32_t* n) const noexcept override { return *n = 0, nullptr; }
+  nvinfer1::IPluginCreator* getPluginCreator(const char*, const char*, const char*) noexcept override { return nullptr; }
+  void setErrorRecorder(nvinfer1::IErrorRecorder*) noexcept override {}
+  nvinfer1::IErrorRecorder* getErrorRecorder() const noexcept override { return nullptr; }
+  bool deregisterCreator(const nvinfer1::IPluginCreator&) noexcept override { return false; }
+  bool isParentSearchEnabled() const override { return false; }
+  void setParentSearchEnabled(bool) override {}
+  PluginLibraryHandle loadLibrary(const char*) noexcept override { return nullptr; }
+  void deregisterLibrary(PluginLibraryHandle) noexcept override {}
+  nvinfer1::IPluginCreatorInterface* const* getAllCreators(int32_t* n) const noexcept override { return *n = 0, nullptr; }
+  nvinfer1::IPluginCreatorInterface* getCreator(const char*, const char*, const char*) noexcept override {
+    return nullptr;
+  }
+  bool deregisterCreator(const nvinfer1::IPluginCreatorInterface&) noexcept override { return false; }
+  nvinfer1::IPluginResource* acquirePluginResource(const char*, nvinfer1::IPluginResource*) noexcept override {
+    return nullptr;
+  }
+  int32_t releasePluginResource(const char*) noexcept override { return -1; }
+  nvinfer1::IPluginCreatorInterface* const* getAllCreatorsRecursive(int32_t* n) noexcept override {
+    return *n = 0, nullptr;
+  }
+  std::set<std::string> registered;
+};
+
+FakeRegistry g_registry;
+
+void check_runtime_registration(void* library) {
+  using RegisterFn = int32_t (*)();
+  auto register_creators = reinterpret_cast<RegisterFn>(dlsym(library, "roipool_trt_register_creators"));
+  CHECK(register_creators != nullptr, "exports roipool_trt_register_creators");
+  if (register_creators == nullptr) return;
+  CHECK(register_creators() == roipool::kNumOps, "registers nine creators with the registry found at runtime");
+  CHECK(g_registry.registered.count("roipool::RoIAlign/1") == 1 &&
+            g_registry.registered.count("roipool::PrRoIPool/1") == 1,
+        "creators registered under namespace roipool, version 1");
+  CHECK(register_creators() == 0, "a second registration adds nothing");
 }
 
 // ---- node attributes as the exporter writes them, converted as the ONNX parser does ------
@@ -528,7 +576,42 @@ void check_formats(const std::string& op, IPluginV3OneBuild* build, int32_t nb_i
   }
   CHECK(mismatches == 0, op + ": supportsFormatCombination over " + std::to_string(combos) + " combinations, " +
                              std::to_string(mismatches) + " wrong");
+
+  // Every DataType and TensorFormat TensorRT defines, one position at a time, the others
+  // linear float32: only linear float32 completes the combination.
+  int32_t single_mismatches = 0;
+  for (int32_t changed = 0; changed < positions; ++changed) {
+    for (int32_t t = 0; t < nvinfer1::EnumMax<DataType>(); ++t) {
+      for (int32_t f = 0; f < nvinfer1::EnumMax<TensorFormat>(); ++f) {
+        for (auto& d : descs) {
+          d = DynamicPluginTensorDesc{};
+          d.desc.type = DataType::kFLOAT;
+          d.desc.format = TensorFormat::kLINEAR;
+        }
+        descs[changed].desc.type = static_cast<DataType>(t);
+        descs[changed].desc.format = static_cast<TensorFormat>(f);
+        bool accepted = true;
+        for (int32_t pos = 0; pos < positions && accepted; ++pos) {
+          accepted = build->supportsFormatCombination(pos, descs.data(), nb_inputs, 1);
+        }
+        const bool expected = descs[changed].desc.type == DataType::kFLOAT &&
+                              descs[changed].desc.format == TensorFormat::kLINEAR;
+        single_mismatches += accepted != expected;
+      }
+    }
+  }
+  CHECK(single_mismatches == 0, op + ": every DataType x TensorFormat per position, " +
+                                    std::to_string(single_mismatches) + " wrong");
   CHECK(!build->supportsFormatCombination(positions, descs.data(), nb_inputs, 1), op + ": position out of range");
+}
+
+bool cuda_device_present() {
+#ifdef ROIPOOL_WITH_CUDA
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+#else
+  return false;  // a CPU-only harness is run against the CPU-only library it was built with
+#endif
 }
 
 // ---- runtime phase without a device ---------------------------------------------------------
@@ -605,17 +688,18 @@ void check_runtime_without_device(const std::string& op, IPluginCreatorV3One* cr
     std::vector<PluginTensorDesc> two = {good[0], good[1]};
     CHECK(runtime->onShapeChange(two.data(), 2, &out4, 1) == 0, op + ": no offset and no mask accepted");
   }
-  if (!roipool::cuda_compiled()) {
-    // CPU-only build: the glue works, enqueue of real work reports the missing kernels.
+  if (!cuda_device_present()) {
+    // No kernels (CPU-only library) or no device: real work fails with a logged error.
+    // Host buffers are safe to pass only because nothing can run on a device here.
     CHECK(runtime->onShapeChange(good.data(), n, &out4, 1) == 0, op + ": onShapeChange K = 4");
     std::vector<float> host(4096, 0.f);
     std::vector<const void*> inputs(good.size(), host.data());
     void* output = host.data();
     CHECK(logs_error(op, [&] {
             CHECK(runtime->enqueue(good.data(), &out4, inputs.data(), &output, nullptr, nullptr) != 0,
-                  op + ": enqueue without CUDA kernels fails");
+                  op + ": enqueue without CUDA kernels or device fails");
           }),
-          op + ": enqueue without CUDA kernels logged");
+          op + ": enqueue without CUDA kernels or device logged");
   }
 }
 
@@ -790,8 +874,7 @@ void check_device_op(const std::string& op_text, IPluginCreatorV3One* creator, D
 }
 
 void check_device(const std::map<std::string, IPluginCreatorV3One*>& creators) {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+  if (!cuda_device_present()) {
     std::printf("no CUDA device: enqueue-on-GPU checks skipped\n");
     return;
   }
@@ -806,12 +889,22 @@ void check_device(const std::map<std::string, IPluginCreatorV3One*>& creators) {
 
 }  // namespace
 
+extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginRegistry* getPluginRegistry() noexcept {
+  return &g_registry;
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s path/to/libroipool_trt.so\n", argv[0]);
     return 2;
   }
-  const auto creators = load_creators(argv[1]);
+  void* library = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);  // never dlclose'd: plugins outlive checks
+  if (library == nullptr) {
+    std::printf("FAILED: dlopen %s: %s\n", argv[1], dlerror());
+    return 1;
+  }
+  const auto creators = load_creators(library);
+  check_runtime_registration(library);
   CHECK(creators.size() == exporter_nodes().size(), "one creator per op");
   for (const auto& [op, creator] : creators) {
     CHECK(exporter_nodes().count(op) == 1, "creator " + op + " is a roipool op");

@@ -45,9 +45,39 @@ def _native_forward(op: str, features: Sequence[Tensor], rois: Tensor,
 
 # ----------------------------------------------------------------------------- autograd
 
-def _register_autograd(op: Any, ref: Callable[..., Tensor], differentiable: Sequence[int]) -> None:
-    """Backward = vjp of `ref` w.r.t. the inputs at positions `differentiable` (each a
-    tensor, an optional tensor or a list of tensors)."""
+# Holds the backward ops: the vjp runs inside an opaque op (<op>_backward) so that
+# torch.compile / AOT autograd can trace a graph containing it (the reference itself is
+# data-dependent and not traceable).
+_LIB = torch.library.Library("roipool", "FRAGMENT")
+
+
+def _register_autograd(name: str, ref: Callable[..., Tensor],
+                       differentiable: Sequence[int]) -> None:
+    """Backward of ``roipool::<name>`` = vjp of `ref` w.r.t. the inputs at positions
+    `differentiable` (each a tensor, an optional tensor or a list of tensors)."""
+    forward_schema = str(getattr(torch.ops.roipool, name).default._schema)
+    arguments = forward_schema[forward_schema.index("(") + 1:forward_schema.rindex(") ->")]
+    backward_name = f"{name}_backward"
+    _LIB.define(f"{backward_name}(Tensor grad, {arguments}) -> Tensor[]")
+
+    def vjp(grad: Tensor, *inputs: Any) -> list[Tensor]:
+        args = list(inputs)
+        with torch.enable_grad():
+            for i in differentiable:
+                if args[i] is not None:
+                    args[i] = _detached(args[i])
+            out = ref(*args)
+        leaves = [t for i in differentiable for t in _as_list(args[i])]
+        grads = torch.autograd.grad(out, leaves, grad, allow_unused=True)
+        return [torch.zeros_like(t) if g is None else g
+                for g, t in zip(grads, leaves, strict=True)]
+
+    def fake_vjp(grad: Tensor, *inputs: Any) -> list[Tensor]:
+        return [torch.empty_like(t) for i in differentiable for t in _as_list(inputs[i])]
+
+    _LIB.impl(backward_name, vjp, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"roipool::{backward_name}", fake_vjp, lib=_LIB)
+    backward_op = getattr(torch.ops.roipool, backward_name).default
 
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
         flat, layout = [], []
@@ -61,27 +91,21 @@ def _register_autograd(op: Any, ref: Callable[..., Tensor], differentiable: Sequ
             else:
                 layout.append(("value", value))
         ctx.layout = layout
-        ctx.wanted = [i for i in differentiable
-                      if any(t.requires_grad for t in _as_list(inputs[i]))]
         ctx.save_for_backward(*flat)
 
     def backward(ctx: Any, grad: Tensor) -> tuple:
-        saved = ctx.saved_tensors
+        saved = [t.detach() for t in ctx.saved_tensors]
         args = [_unflatten(entry, saved) for entry in ctx.layout]
-        with torch.enable_grad():
-            for i in ctx.wanted:
-                args[i] = _detached(args[i])
-            out = ref(*args)
-        leaves = [t for i in ctx.wanted for t in _as_list(args[i])]
-        grads = list(torch.autograd.grad(out, leaves, grad, allow_unused=True)) if leaves else []
+        grads = backward_op(grad.contiguous(), *args)
         result: list[Any] = [None] * len(args)
-        for i in ctx.wanted:
+        for i in differentiable:
             count = len(_as_list(args[i]))
             taken, grads = grads[:count], grads[count:]
-            result[i] = taken if isinstance(args[i], list) else taken[0]
+            if count:
+                result[i] = taken if isinstance(args[i], list) else taken[0]
         return tuple(result)
 
-    torch.library.register_autograd(op, backward, setup_context=setup_context)
+    torch.library.register_autograd(f"roipool::{name}", backward, setup_context=setup_context)
 
 
 def _as_list(value: Any) -> list[Tensor]:
@@ -267,12 +291,14 @@ for _op, _fake in ((roi_pool, _fake_pooled), (roi_align, _fake_pooled), (roi_war
                    (prroi_pool, _fake_pooled)):
     _op.register_fake(_fake)
 
-_register_autograd(roi_pool, reference.roi_pool_reference, (0,))
-_register_autograd(roi_align, reference.roi_align_reference, (0,))
-_register_autograd(roi_warp, reference.roi_warp_reference, (0,))
-_register_autograd(ps_roi_pool, reference.ps_roi_pool_reference, (0,))
-_register_autograd(ps_roi_align, reference.ps_roi_align_reference, (0,))
-_register_autograd(deform_roi_pool, reference.deform_roi_pool_reference, (0, 2, 3))
-_register_autograd(multi_scale_roi_align, reference.multi_scale_roi_align_reference, (1,))
-_register_autograd(roi_align_rotated, reference.roi_align_rotated_reference, (0,))
-_register_autograd(prroi_pool, reference.prroi_pool_reference, (0, 1))
+# Differentiable inputs: the features; also offset/mask (DeformRoIPool) and the boxes
+# (PrRoIPool, whose output is smooth in the box coordinates).
+_register_autograd("roi_pool", reference.roi_pool_reference, (0,))
+_register_autograd("roi_align", reference.roi_align_reference, (0,))
+_register_autograd("roi_warp", reference.roi_warp_reference, (0,))
+_register_autograd("ps_roi_pool", reference.ps_roi_pool_reference, (0,))
+_register_autograd("ps_roi_align", reference.ps_roi_align_reference, (0,))
+_register_autograd("deform_roi_pool", reference.deform_roi_pool_reference, (0, 2, 3))
+_register_autograd("multi_scale_roi_align", reference.multi_scale_roi_align_reference, (1,))
+_register_autograd("roi_align_rotated", reference.roi_align_rotated_reference, (0,))
+_register_autograd("prroi_pool", reference.prroi_pool_reference, (0, 1))

@@ -90,8 +90,9 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
         bad = ~((column >= 0) & (column < like.shape[0]) & (column == torch.trunc(column)))
         if bool(bad.any()):
             row = int(bad.nonzero()[0, 0])
-            raise ValueError(f"boxes row {row}: batch index {float(column[row])} is not an "
-                             f"integer in [0, {like.shape[0]})")
+            value = float(column[row].detach())
+            raise ValueError(f"boxes row {row}: batch index {value} is not an integer in "
+                             f"[0, {like.shape[0]})")
     return rois
 
 

@@ -120,7 +120,7 @@ def _run_chunked(cost: Tensor, num_channels: int, pooled: tuple[int, int], fn: _
         start = end
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(num_rois, device=order.device)
-    return torch.cat(pieces).index_select(0, inverse).permute(0, 3, 1, 2)
+    return torch.cat(pieces).index_select(0, inverse).permute(0, 3, 1, 2).contiguous()
 
 
 def _gather_reduce(table: Tensor, index: Tensor, weight: Tensor, valid: Tensor,
@@ -279,11 +279,12 @@ def _align_boxes(planes: _Planes, boxes: Tensor, scale: Tensor | float, offset: 
 def _quantised_bins(start: Tensor, extent: Tensor, pooled: int, limit: int
                     ) -> tuple[Tensor, Tensor]:
     """Integer bin edges [K, pooled]: floor(i*extent/pooled) + start to
-    ceil((i+1)*extent/pooled) + start, clipped to [0, limit]."""
+    ceil((i+1)*extent/pooled) + start, clipped to [0, limit] (NaN boxes: empty bins)."""
     bin_size = extent / pooled
     i = torch.arange(pooled, device=start.device, dtype=start.dtype)
     lo = torch.floor(i * bin_size.unsqueeze(1)) + start.unsqueeze(1)
     hi = torch.ceil((i + 1) * bin_size.unsqueeze(1)) + start.unsqueeze(1)
+    lo, hi = torch.nan_to_num(lo, nan=0.0), torch.nan_to_num(hi, nan=0.0)
     return lo.clamp(0, limit).long(), hi.clamp(0, limit).long()
 
 
@@ -543,7 +544,8 @@ def _prroi_window(lo: Tensor, hi: Tensor, size: int) -> tuple[Tensor, Tensor]:
 def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                          spatial_scale: float) -> Tensor:
     """PrRoIPool (SPEC 3.8, mmcv / PreciseRoIPooling): exact integral of the bilinearly
-    interpolated, zero-padded surface over each bin, divided by the bin area. The
+    interpolated, zero-padded surface over each bin, divided by the bin area (0 for an
+    empty or non-finite bin). The
     surface is a sum of separable hat functions, so each bin's integral is a weighted
     sum of window pixels with weights (integral over the bin's rows) x (over its
     columns). Differentiable w.r.t. the box coordinates too."""
@@ -571,6 +573,8 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
         b = lo[rois_].view(-1, 1, 1) + (bins.view(1, -1, 1) + 1) * bin_size[rois_].view(-1, 1, 1)
         p = pixel.unsqueeze(1).to(lo.dtype)
         weight = (_hat_integral(b - p) - _hat_integral(a - p)) * inside.unsqueeze(1)
+        # Non-finite boxes: zero weights keep NaN out of the output and the gradients.
+        weight = torch.where(torch.isfinite(weight), weight, torch.zeros_like(weight))
         return pixel.clamp(max=limit - 1), weight
 
     def chunk(rois_: Tensor) -> Tensor:
@@ -581,7 +585,7 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
         window = planes.table.index_select(0, index.reshape(-1)).view(*index.shape, channels)
         total = torch.einsum("kir,kjs,krsc->kijc", wy, wx, window)
         a = area[rois_].view(-1, 1, 1, 1)
-        keep = (a > 0) & _chunk_view(planes.ok, rois_, 3)
+        keep = (a > 0) & torch.isfinite(a) & _chunk_view(planes.ok, rois_, 3)
         return torch.where(keep, total / torch.where(a > 0, a, torch.ones_like(a)),
                            torch.zeros_like(total))
 

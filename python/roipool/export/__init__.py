@@ -1,0 +1,123 @@
+"""PyTorch -> ONNX export of the roipool ops (domain ``roipool``, opset 1).
+
+:func:`export_onnx` runs either exporter of ``torch.onnx``: the dynamo exporter with
+:func:`translation_table`, or the TorchScript exporter with the symbolics that
+:func:`register_torchscript_symbolics` registers. ``standard_ops=True`` writes standard
+ONNX where it is exact (RoIAlign avg -> ``RoiAlign``, RoIPool -> ``MaxRoiPool``) and
+keeps ``roipool`` nodes for everything else. :func:`capture_torchvision` routes
+torchvision's RoI ops through roipool so unmodified torchvision models export too.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import onnx
+import torch
+
+from roipool.export._contract import CONTRACTS, DOMAIN, OP_NAMES, OPSET_VERSION, PLUGIN_NAMESPACE
+from roipool.export._dynamo import translation_table
+from roipool.export._torchscript import register_torchscript_symbolics
+from roipool.export._torchvision import capture_torchvision
+
+__all__ = [
+    "CONTRACTS",
+    "DOMAIN",
+    "MAX_IR_VERSION",
+    "OPSET_VERSION",
+    "OP_NAMES",
+    "PLUGIN_NAMESPACE",
+    "capture_torchvision",
+    "export_onnx",
+    "register_torchscript_symbolics",
+    "translation_table",
+]
+
+#: Newest ONNX IR version that onnxruntime 1.21 .. 1.31 load; exported models are capped.
+MAX_IR_VERSION = 10
+DEFAULT_OPSET = 18
+
+DynamicAxes = Mapping[str, Mapping[int, str] | Sequence[int]]
+
+
+def export_onnx(
+    model: torch.nn.Module,
+    args: tuple[Any, ...],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    dynamo: bool = True,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_axes: DynamicAxes | None = None,
+    dynamic_shapes: Any = None,
+    standard_ops: bool = False,
+    opset: int = DEFAULT_OPSET,
+) -> onnx.ModelProto:
+    """Export `model` called on `args` to ONNX with roipool nodes; returns the model and
+    writes it to `path` when given.
+
+    ``dynamic_axes`` ({input or output name: {axis: name}}) works with both exporters;
+    ``dynamic_shapes`` (``torch.export`` style) only with ``dynamo=True``. With
+    ``standard_ops`` the RoIAlign-avg and RoIPool ops become ``RoiAlign`` (needs
+    ``opset >= 16``) and ``MaxRoiPool``; other ops stay ``roipool`` nodes.
+    """
+    if dynamo:
+        proto = _export_dynamo(model, args, input_names, output_names, dynamic_axes,
+                               dynamic_shapes, standard_ops, opset)
+    else:
+        if dynamic_shapes is not None:
+            raise ValueError("dynamic_shapes needs dynamo=True; use dynamic_axes instead")
+        proto = _export_torchscript(model, args, input_names, output_names, dynamic_axes,
+                                    standard_ops, opset)
+    proto = _finalize(proto)
+    if path is not None:
+        onnx.save(proto, os.fspath(path))
+    return proto
+
+
+def _export_dynamo(model: torch.nn.Module, args: tuple[Any, ...],
+                   input_names: Sequence[str] | None, output_names: Sequence[str] | None,
+                   dynamic_axes: DynamicAxes | None, dynamic_shapes: Any, standard_ops: bool,
+                   opset: int) -> onnx.ModelProto:
+    program = torch.onnx.export(
+        model, args, dynamo=True, opset_version=opset,
+        custom_translation_table=translation_table(standard_ops=standard_ops, opset=opset),
+        input_names=list(input_names) if input_names else None,
+        output_names=list(output_names) if output_names else None,
+        dynamic_axes=_plain_axes(dynamic_axes), dynamic_shapes=dynamic_shapes,
+        verbose=False)
+    return program.model_proto
+
+
+def _export_torchscript(model: torch.nn.Module, args: tuple[Any, ...],
+                        input_names: Sequence[str] | None, output_names: Sequence[str] | None,
+                        dynamic_axes: DynamicAxes | None, standard_ops: bool,
+                        opset: int) -> onnx.ModelProto:
+    register_torchscript_symbolics(standard_ops=standard_ops, opset=opset)
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        model, args, buffer, dynamo=False, opset_version=opset,
+        custom_opsets={DOMAIN: OPSET_VERSION},
+        input_names=list(input_names) if input_names else None,
+        output_names=list(output_names) if output_names else None,
+        dynamic_axes=_plain_axes(dynamic_axes))
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _plain_axes(dynamic_axes: DynamicAxes | None) -> dict[str, Any] | None:
+    if dynamic_axes is None:
+        return None
+    return {name: dict(axes) if isinstance(axes, Mapping) else list(axes)
+            for name, axes in dynamic_axes.items()}
+
+
+def _finalize(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Cap the IR version for onnxruntime and declare the roipool opset when used."""
+    proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
+    uses_domain = any(node.domain == DOMAIN for node in proto.graph.node)
+    if uses_domain and not any(o.domain == DOMAIN for o in proto.opset_import):
+        proto.opset_import.append(onnx.helper.make_opsetid(DOMAIN, OPSET_VERSION))
+    return proto
