@@ -219,8 +219,8 @@ def test_awkward_boxes(case: Case, device: str, generator: torch.Generator) -> N
     rois = _edge_rois(case, rows)
     if case.op == "multi_scale_roi_align":
         rois[:, 1:] *= 8
-    # Huge boxes with adaptive sampling would use the 1024 x 1024 grid cap, which the
-    # reference does not share: pin the grid for the bilinear ops.
+    # Adaptive sampling would give the huge box the 1024 x 1024 grid cap (millions of
+    # float64 reference samples); test_sampling_ratio_at_cap covers the cap itself.
     if "sampling_ratio" in case.attrs:
         case = Case(case.op, {**case.attrs, "sampling_ratio": 2}, case.inputs)
     _check(case, device, torch.float32, _features(case, generator), rois,
@@ -273,9 +273,16 @@ def test_sampling_ratio_above_cap_is_rejected(op: str, generator: torch.Generato
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_sampling_ratio_at_cap(device: str, generator: torch.Generator) -> None:
-    """1024 x 1024 samples per bin: finite work, same value as a fine reference grid."""
-    case = _case("roi_align", pooled_h=1, pooled_w=1, sampling_ratio=1024, aligned=1, mode="avg")
+@pytest.mark.parametrize(
+    ("sampling_ratio", "box"),
+    [(1024, [1.0, 2.0, 15.0, 12.0]), (-1, [-5e3, -4e3, 6e3, 5e3])],
+    ids=["explicit", "adaptive"],
+)
+def test_sampling_grid_at_cap(
+    sampling_ratio: int, box: list[float], device: str, generator: torch.Generator
+) -> None:
+    """1024 x 1024 samples per bin, asked for or reached by the adaptive grid's cap."""
+    case = _case("roi_align", pooled_h=1, pooled_w=1, sampling_ratio=sampling_ratio,
+                 aligned=1, mode="avg")
     features = [torch.randn(1, 2, 9, 11, generator=generator)]
-    rois = torch.tensor([[0, 1.0, 2.0, 15.0, 12.0]])
-    _check(case, device, torch.float32, features, rois)
+    _check(case, device, torch.float32, features, torch.tensor([[0.0, *box]]))

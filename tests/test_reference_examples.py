@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 from conftest import assert_spec_close, random_rois
-
 from roipool.demo import PAPER_BOX, quantisation_errors
 from roipool.ops import reference as R
 
@@ -20,7 +19,7 @@ def _naive_bilinear(plane: torch.Tensor, y: float, x: float) -> float:
     if not (-1 <= y <= h and -1 <= x <= w):
         return 0.0
     y, x = max(y, 0.0), max(x, 0.0)
-    y0, x0 = int(math.floor(y)), int(math.floor(x))
+    y0, x0 = math.floor(y), math.floor(x)
     if y0 >= h - 1:
         y0 = y1 = h - 1
         y = float(y0)

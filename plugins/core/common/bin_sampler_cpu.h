@@ -24,8 +24,8 @@ struct ChannelWalk {
 
 // Pools RoIs one at a time, reusing its scratch (taps, accumulators) across RoIs.
 // NCHW with a table that fits: taps of all bins once, then plane by plane over the
-// bins (contiguous output rows). Otherwise bin by bin, taps in chunks, channels
-// innermost (contiguous in NHWC).
+// bins (contiguous output rows). Otherwise (NHWC, huge grids) bin by bin with the
+// taps in chunks, channels innermost for NHWC and plane by plane for NCHW.
 template <bool kMax, typename T, typename Geometry>
 class RoiPooler {
  public:
@@ -89,15 +89,18 @@ class RoiPooler {
                    int64_t count, T* out) {
     taps_.clear();
     for (int64_t bin = 0; bin < bins_; ++bin) add_taps(frame, map, bin, 0, count);
+    const int64_t step = walk(map, 0).step;  // the same for every bin
     for (int64_t c = 0; c < out_channels_; ++c) {
+      const T* channel = image + c * step;
+      T* out_row = out + c * bins_;
+      const BilinearTaps* t = taps_.data();
       for (int64_t bin = 0; bin < bins_; ++bin) {
-        const ChannelWalk w = walk(map, bin);
-        const T* plane = image + w.first + c * w.step;
+        const T* plane = channel + (options_.position_sensitive ? walk(map, bin).first : 0);
         float a = reduce_init<kMax>();
-        for (int64_t s = bin * count; s < (bin + 1) * count; ++s) {
-          a = reduce_step<kMax>(a, bilinear_interpolate(plane, taps_[s], 1));
+        for (int64_t s = 0; s < count; ++s, ++t) {
+          a = reduce_step<kMax>(a, bilinear_interpolate(plane, *t, 1));
         }
-        out[c * bins_ + bin] = from_float<T>(reduce_final<kMax>(a, count, origins_[bin].scale));
+        out_row[bin] = from_float<T>(reduce_final<kMax>(a, count, origins_[bin].scale));
       }
     }
   }
@@ -109,15 +112,35 @@ class RoiPooler {
     for (int64_t chunk = 0; chunk < count; chunk += kTapChunk) {
       taps_.clear();
       add_taps(frame, map, bin, chunk, std::min(count, chunk + kTapChunk));
-      for (const BilinearTaps& t : taps_) {
-        for (int64_t c = 0; c < out_channels_; ++c) {
-          const float value = bilinear_interpolate(image + w.first + c * w.step, t, w.pixel);
-          acc_[c] = reduce_step<kMax>(acc_[c], value);
-        }
+      if (map.layout == Layout::kNHWC) {
+        accumulate_pixels(image + w.first, w);
+      } else {
+        accumulate_planes(image + w.first, w);
       }
     }
     for (int64_t c = 0; c < out_channels_; ++c) {
       out[c * bins_ + bin] = from_float<T>(reduce_final<kMax>(acc_[c], count, origins_[bin].scale));
+    }
+  }
+
+  // acc[c] over the taps, channels innermost (contiguous per pixel in NHWC).
+  void accumulate_pixels(const T* first, const ChannelWalk& w) {
+    for (const BilinearTaps& t : taps_) {
+      for (int64_t c = 0; c < out_channels_; ++c) {
+        acc_[c] = reduce_step<kMax>(acc_[c], bilinear_interpolate(first + c * w.step, t, w.pixel));
+      }
+    }
+  }
+
+  // acc[c] over the taps, one plane at a time (NCHW).
+  void accumulate_planes(const T* first, const ChannelWalk& w) {
+    for (int64_t c = 0; c < out_channels_; ++c) {
+      const T* plane = first + c * w.step;
+      float a = acc_[c];
+      for (const BilinearTaps& t : taps_) {
+        a = reduce_step<kMax>(a, bilinear_interpolate(plane, t, 1));
+      }
+      acc_[c] = a;
     }
   }
 

@@ -10,6 +10,7 @@ torchvision's RoI ops through roipool so unmodified torchvision models export to
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 from collections.abc import Mapping, Sequence
@@ -18,12 +19,20 @@ from typing import Any
 import onnx
 import torch
 
-from roipool.export._contract import CONTRACTS, DOMAIN, OP_NAMES, OPSET_VERSION, PLUGIN_NAMESPACE
+from roipool.export._contract import (
+    ATTRIBUTE_TYPES,
+    CONTRACTS,
+    DOMAIN,
+    OP_NAMES,
+    OPSET_VERSION,
+    PLUGIN_NAMESPACE,
+)
 from roipool.export._dynamo import translation_table
 from roipool.export._torchscript import register_torchscript_symbolics
 from roipool.export._torchvision import capture_torchvision
 
 __all__ = [
+    "ATTRIBUTE_TYPES",
     "CONTRACTS",
     "DOMAIN",
     "MAX_IR_VERSION",
@@ -82,14 +91,50 @@ def _export_dynamo(model: torch.nn.Module, args: tuple[Any, ...],
                    input_names: Sequence[str] | None, output_names: Sequence[str] | None,
                    dynamic_axes: DynamicAxes | None, dynamic_shapes: Any, standard_ops: bool,
                    opset: int) -> onnx.ModelProto:
+    if dynamic_axes is not None:
+        if dynamic_shapes is not None:
+            raise ValueError("pass dynamic_axes or dynamic_shapes, not both")
+        dynamic_shapes = _axes_to_shapes(dynamic_axes, input_names, len(args))
+        if _takes_var_positional(model):
+            dynamic_shapes = (dynamic_shapes,)
     program = torch.onnx.export(
         model, args, dynamo=True, opset_version=opset,
         custom_translation_table=translation_table(standard_ops=standard_ops, opset=opset),
         input_names=list(input_names) if input_names else None,
         output_names=list(output_names) if output_names else None,
-        dynamic_axes=_plain_axes(dynamic_axes), dynamic_shapes=dynamic_shapes,
-        verbose=False)
+        dynamic_shapes=dynamic_shapes, verbose=False)
     return program.model_proto
+
+
+def _axes_to_shapes(dynamic_axes: DynamicAxes, input_names: Sequence[str] | None,
+                    num_args: int) -> tuple[dict[int, Any] | None, ...]:
+    """torch.export dynamic shapes, one entry per positional argument, from dynamic axes
+    of the named inputs; axes that share a name share one ``Dim``."""
+    if input_names is None or len(input_names) != num_args:
+        raise ValueError("dynamic_axes with dynamo=True needs input_names naming every "
+                         "positional argument (or pass dynamic_shapes)")
+    dims: dict[str, Any] = {}
+    shapes: list[dict[int, Any] | None] = []
+    for name in input_names:
+        axes = dynamic_axes.get(name)
+        if axes is None:
+            shapes.append(None)
+            continue
+        named = axes if isinstance(axes, Mapping) else {a: f"{name}_{a}" for a in axes}
+        shapes.append({axis: dims.setdefault(dim, torch.export.Dim(_identifier(dim)))
+                       for axis, dim in named.items()})
+    return tuple(shapes)
+
+
+def _takes_var_positional(model: torch.nn.Module) -> bool:
+    """True for ``forward(self, *tensors)``: torch.export then nests the shapes once."""
+    parameters = inspect.signature(model.forward).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
+
+
+def _identifier(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "_" for c in name)
+    return cleaned if cleaned[:1].isalpha() else f"d_{cleaned}"
 
 
 def _export_torchscript(model: torch.nn.Module, args: tuple[Any, ...],

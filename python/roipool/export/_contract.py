@@ -45,7 +45,8 @@ class OpContract:
             raise ValueError(f"{self.op_type}: expected {len(self.attributes)} attributes, "
                              f"got {len(values)}")
         attrs: dict[str, int | float | str | list[float]] = {
-            name: _attribute_value(name, value) for name, value in zip(self.attributes, values)}
+            name: _attribute_value(name, value)
+            for name, value in zip(self.attributes, values, strict=True)}
         attrs["plugin_namespace"] = PLUGIN_NAMESPACE
         return attrs
 

@@ -41,11 +41,13 @@ def _formal(name: str, type_str: str, option: Any = OpSchema.FormalParameterOpti
 
 
 def _input_parameters(contract: OpContract) -> list[OpSchema.FormalParameter]:
+    if "features" in contract.tensor_args:
+        # One variadic (rois, feature_0, ...): the exporter's argument matching repeats a
+        # single input that precedes a variadic one.
+        return [_formal("inputs", "T", OpSchema.FormalParameterOption.Variadic)]
     params = []
     for name in contract.tensor_args:
-        if name == "features":
-            params.append(_formal("features", "T", OpSchema.FormalParameterOption.Variadic))
-        elif name == "rois":
+        if name == "rois":
             params.append(_formal("rois", "T1"))
         elif name in _OPTIONAL_INPUTS:
             params.append(_formal(name, "T", OpSchema.FormalParameterOption.Optional))

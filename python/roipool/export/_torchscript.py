@@ -56,13 +56,13 @@ def _symbolic(contract: OpContract, standard_ops: bool, opset: int) -> Any:
     def symbolic(g: Any, *args: Any) -> Any:
         count = len(contract.tensor_args)
         tensors: list[Any] = []
-        for name, value in zip(contract.tensor_args, args[:count]):
+        for name, value in zip(contract.tensor_args, args[:count], strict=True):
             if name == "features":
                 tensors.extend(symbolic_helper._unpack_list(value))
             else:
                 tensors.append(None if symbolic_helper._is_none(value) else value)
         values = [symbolic_helper._get_const(value, _DESCRIPTORS[ATTRIBUTE_TYPES[name]], name)
-                  for name, value in zip(contract.attributes, args[count:])]
+                  for name, value in zip(contract.attributes, args[count:], strict=True)]
         attrs = contract.node_attributes(values)
         output = _nodes.emit(_TorchScriptBuilder(g), contract, tensors, attrs,
                              standard_ops=standard_ops, opset=opset)

@@ -1,0 +1,5 @@
+"""``python -m roipool`` = the ``roipool`` command."""
+
+from roipool.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Per-op export cases shared by the export tests: a one-op module per case, random
+inputs for any (B, H, W, K) and the float64 eager reference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from conftest import random_rois
+from roipool.export import CONTRACTS
+from roipool.export._contract import OpContract
+from roipool.ops import reference
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    op: str
+    attrs: tuple[Any, ...]
+    channels: int = 4
+    #: Which of DeformRoIPool's optional inputs the case passes.
+    optional: tuple[str, ...] = ()
+
+    @property
+    def contract(self) -> OpContract:
+        return CONTRACTS[self.op]
+
+    @property
+    def input_names(self) -> list[str]:
+        if self.op == "multi_scale_roi_align":
+            return ["rois", "feature_0", "feature_1"]
+        return ["input", "rois", *self.optional]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        axes: dict[str, dict[int, str]] = {"output": {0: "K"}}
+        for name in self.input_names:
+            if name in ("rois", "offset", "mask"):
+                axes[name] = {0: "K"}
+            else:
+                axes[name] = {0: "B", 2: f"H_{name}", 3: f"W_{name}"}
+        return axes
+
+    def inputs(self, batch: int, height: int, width: int, num_rois: int,
+               generator: torch.Generator) -> list[Tensor]:
+        """Float32 inputs in `input_names` order."""
+        ph, pw = self.attrs[0], self.attrs[1]
+        if self.op == "multi_scale_roi_align":
+            rois = random_rois(num_rois, batch, height, width, generator=generator,
+                               spatial_scale=0.5)
+            return [rois, torch.randn(batch, self.channels, height, width, generator=generator),
+                    torch.randn(batch, self.channels, (height + 1) // 2, (width + 1) // 2,
+                                generator=generator)]
+        feature = torch.randn(batch, self.channels, height, width, generator=generator)
+        rois = random_rois(num_rois, batch, height, width, generator=generator, spatial_scale=0.5)
+        if self.op == "roi_align_rotated":
+            centre = (rois[:, 1:3] + rois[:, 3:5]) / 2
+            size = rois[:, 3:5] - rois[:, 1:3]
+            theta = (torch.rand(num_rois, 1, generator=generator) - 0.5) * 3.0
+            rois = torch.cat([rois[:, :1], centre, size, theta], dim=1)
+        extra = {"offset": torch.randn(num_rois, 2, ph, pw, generator=generator) * 0.5,
+                 "mask": torch.rand(num_rois, 1, ph, pw, generator=generator)}
+        return [feature, rois, *(extra[name] for name in self.optional)]
+
+    def op_args(self, tensors: Sequence[Tensor]) -> list[Any]:
+        """Arguments of torch.ops.roipool.<op> / the reference for `tensors`."""
+        if self.op == "multi_scale_roi_align":
+            return [tensors[0], list(tensors[1:]), *self.attrs]
+        if self.op == "deform_roi_pool":
+            given = dict(zip(self.optional, tensors[2:], strict=True))
+            return [tensors[0], tensors[1], given.get("offset"), given.get("mask"), *self.attrs]
+        return [*tensors, *self.attrs]
+
+    def features(self, tensors: Sequence[Tensor]) -> list[Tensor]:
+        return list(tensors[1:]) if self.op == "multi_scale_roi_align" else [tensors[0]]
+
+    def module(self) -> torch.nn.Module:
+        return OpModule(self)
+
+    def expected(self, tensors: Sequence[Tensor]) -> Tensor:
+        ref = getattr(reference, f"{self.op}_reference")
+        return ref(*self.op_args([t.double() for t in tensors]))
+
+
+class OpModule(torch.nn.Module):
+    """Calls one torch.ops.roipool op with the case's attributes."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__()
+        self.case = case
+
+    def forward(self, *tensors: Tensor) -> Tensor:
+        return getattr(torch.ops.roipool, self.case.op)(*self.case.op_args(tensors))
+
+
+CASES = (
+    Case("roi_pool", "roi_pool", (3, 2, 0.5)),
+    Case("roi_align", "roi_align", (3, 2, 0.5, 2, True, "avg")),
+    Case("roi_align_max", "roi_align", (2, 3, 0.5, 0, False, "max")),
+    Case("roi_warp", "roi_warp", (3, 2, 0.5, 2, False, "avg")),
+    Case("ps_roi_pool", "ps_roi_pool", (2, 2, 0.5), channels=8),
+    Case("ps_roi_align", "ps_roi_align", (2, 2, 0.5, 2), channels=8),
+    Case("deform_roi_pool", "deform_roi_pool", (3, 3, 0.5, 2, 0.1), optional=("offset", "mask")),
+    Case("deform_roi_pool_mask_only", "deform_roi_pool", (2, 2, 0.5, 0, 0.1),
+         optional=("mask",)),
+    Case("multi_scale_roi_align", "multi_scale_roi_align",
+         (3, 3, 2, True, [0.5, 0.25], "mmdet", 8.0, 4, 1.2)),
+    Case("roi_align_rotated", "roi_align_rotated", (3, 2, 0.5, 2, True, True)),
+    Case("prroi_pool", "prroi_pool", (3, 2, 0.5)),
+)
+CASE_BY_ID = {case.id: case for case in CASES}

@@ -1,0 +1,140 @@
+"""Every torch.ops.roipool op through both exporters: node contract, onnx.checker, and
+onnxruntime (libroipool_ort.so) against the float64 eager reference, including reuse of
+one exported model with other B/H/W/K and K = 0."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import warnings
+
+import onnx
+import pytest
+import torch
+from _export_cases import CASES, Case
+from conftest import assert_spec_close
+from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, find_library
+from roipool.export import (
+    ATTRIBUTE_TYPES,
+    CONTRACTS,
+    DOMAIN,
+    MAX_IR_VERSION,
+    PLUGIN_NAMESPACE,
+    export_onnx,
+    register_torchscript_symbolics,
+)
+
+needs_ort = pytest.mark.skipif(find_library(ORT_LIBRARY) is None,
+                               reason=f"{ORT_LIBRARY} was not built")
+EXPORTERS = [pytest.param(True, id="dynamo"), pytest.param(False, id="torchscript")]
+ONNX_ATTR_TYPES = {"int": onnx.AttributeProto.INT, "float": onnx.AttributeProto.FLOAT,
+                   "string": onnx.AttributeProto.STRING, "floats": onnx.AttributeProto.FLOATS}
+
+
+@functools.cache
+def exported(case_id: str, dynamo: bool) -> onnx.ModelProto:
+    """The case exported at B=2, H=10, W=12, K=5 with dynamic B/H/W/K (cached: the
+    dynamo exporter takes seconds per model)."""
+    case = next(c for c in CASES if c.id == case_id)
+    tensors = case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return export_onnx(case.module(), tuple(tensors), dynamo=dynamo,
+                               input_names=case.input_names, output_names=["output"],
+                               dynamic_axes=case.dynamic_axes())
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def run_ort(model: onnx.ModelProto, case: Case, tensors: list[torch.Tensor]) -> torch.Tensor:
+    from roipool.runtime.ort import create_session
+
+    session = create_session(model.SerializeToString())
+    feeds = {name: t.numpy() for name, t in zip(case.input_names, tensors, strict=True)}
+    return torch.from_numpy(session.run(None, feeds)[0])
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_node_contract(case: Case, dynamo: bool) -> None:
+    model = exported(case.id, dynamo)
+    onnx.checker.check_model(model)
+    assert model.ir_version <= MAX_IR_VERSION
+    assert any(o.domain == DOMAIN and o.version == 1 for o in model.opset_import)
+    nodes = [n for n in model.graph.node if n.domain == DOMAIN]
+    assert len(nodes) == 1, [n.op_type for n in model.graph.node]
+    node = nodes[0]
+    contract = CONTRACTS[case.op]
+    assert node.op_type == contract.op_type
+    attributes = {a.name: a for a in node.attribute}
+    assert set(attributes) == {*contract.attributes, "plugin_namespace"}
+    assert onnx.helper.get_attribute_value(attributes["plugin_namespace"]) == \
+        PLUGIN_NAMESPACE.encode()
+    for name, value in zip(contract.attributes, case.attrs, strict=True):
+        attribute = attributes[name]
+        assert attribute.type == ONNX_ATTR_TYPES[ATTRIBUTE_TYPES[name]], name
+        stored = onnx.helper.get_attribute_value(attribute)
+        if isinstance(value, str):
+            assert stored == value.encode(), name
+        elif isinstance(value, list):
+            assert stored == pytest.approx(value), name
+        else:
+            assert stored == pytest.approx(float(value)), name
+    # Inputs in contract order; an absent optional input is an empty name.
+    if case.op == "deform_roi_pool":
+        expected = ["input", "rois", "offset" if "offset" in case.optional else "",
+                    "mask" if "mask" in case.optional else ""]
+        assert list(node.input) + [""] * (4 - len(node.input)) == expected
+    elif case.op == "multi_scale_roi_align":
+        assert next(iter(node.input)) == "rois" and len(node.input) == 3
+    else:
+        assert list(node.input) == ["input", "rois"]
+
+
+@needs_ort
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_onnxruntime_matches_reference(case: Case, dynamo: bool) -> None:
+    model = exported(case.id, dynamo)
+    generator = torch.Generator().manual_seed(2)
+    # Export shapes, then other batch / map sizes / RoI counts, then K = 0.
+    for shape in ((2, 10, 12, 5), (3, 13, 9, 11), (1, 6, 17, 0)):
+        tensors = case.inputs(*shape, generator=generator)
+        actual = run_ort(model, case, tensors)
+        expected = case.expected(tensors)
+        assert actual.dtype == torch.float32
+        assert_spec_close(actual, expected, torch.float32, case.features(tensors))
+
+
+def test_register_torchscript_symbolics_is_idempotent() -> None:
+    register_torchscript_symbolics()
+    register_torchscript_symbolics()
+    case = CASES[1]
+    tensors = case.inputs(1, 8, 8, 2, torch.Generator().manual_seed(3))
+    model = export_onnx(case.module(), tuple(tensors), dynamo=False,
+                        input_names=case.input_names)
+    assert [n.op_type for n in model.graph.node if n.domain == DOMAIN] == ["RoIAlign"]
+
+
+def test_dynamic_shapes_rejected_by_torchscript() -> None:
+    case = CASES[1]
+    tensors = case.inputs(1, 8, 8, 2, torch.Generator().manual_seed(3))
+    with pytest.raises(ValueError, match="dynamic_shapes needs dynamo"):
+        export_onnx(case.module(), tuple(tensors), dynamo=False, dynamic_shapes={})
+
+
+@pytest.mark.skipif(find_library(CORE_LIBRARY) is None, reason=f"{CORE_LIBRARY} was not built")
+def test_attribute_types_match_core() -> None:
+    """The exporter's attribute table agrees with op_attributes() of the kernel core."""
+    lib = ctypes.CDLL(str(find_library(CORE_LIBRARY)))
+    core_types = {0: "int", 1: "float", 2: "string", 4: "floats"}
+    for contract in CONTRACTS.values():
+        op = ctypes.c_int32()
+        assert lib.roipool_op_from_name(contract.op_type.encode(), ctypes.byref(op)) == 0
+        for name in contract.attributes:
+            kind = ctypes.c_int32()
+            assert lib.roipool_attribute_type(op, name.encode(), ctypes.byref(kind)) == 0, name
+            assert core_types[kind.value] == ATTRIBUTE_TYPES[name], (contract.op_type, name)
