@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
-
 from roipool.export import export_onnx
 
 

@@ -13,9 +13,8 @@ import sys
 
 import torch
 from _recipe import export_and_check, parser
-from torch import Tensor, nn
-
 from roipool import ops
+from torch import Tensor, nn
 
 
 class RotatedRoIHead(nn.Module):

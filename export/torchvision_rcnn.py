@@ -17,9 +17,8 @@ import sys
 
 import torch
 from _recipe import export_and_check, parser
-from torch import Tensor, nn
-
 from roipool.export import capture_torchvision
+from torch import Tensor, nn
 
 
 class RoIStage(nn.Module):

@@ -95,3 +95,16 @@ def test_build_without_tensorrt_says_so(tmp_path: Path,
 def test_bad_shape_option_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "m.onnx", "-o", "m.engine", "--shape", "images=1x3x32x32"]) == 1
     assert "NAME=MIN:OPT:MAX" in capsys.readouterr().err
+
+
+@needs_ort
+def test_bench_prints_a_latency_per_variant(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--variants", "ps_roi_align", "--repeats", "2", *TINY]) == 0
+    (row,) = [line.split() for line in capsys.readouterr().out.splitlines()
+              if line.startswith("ps_roi_align")]
+    assert float(row[1]) > 0
+
+
+def test_bench_unknown_script_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--script", "no_such_bench"]) == 1
+    assert "no bench script" in capsys.readouterr().err

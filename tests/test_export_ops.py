@@ -12,7 +12,7 @@ import warnings
 import onnx
 import pytest
 import torch
-from _export_cases import CASES, Case
+from _export_cases import CASE_BY_ID, CASES, Case
 from conftest import assert_spec_close
 from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, find_library
 from roipool.export import (
@@ -107,6 +107,31 @@ def test_onnxruntime_matches_reference(case: Case, dynamo: bool) -> None:
         expected = case.expected(tensors)
         assert actual.dtype == torch.float32
         assert_spec_close(actual, expected, torch.float32, case.features(tensors))
+        if case.op == "roi_pool":  # max pooling selects an element: exact in float32
+            assert torch.equal(actual, expected.float())
+
+
+@needs_ort
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_float16_model_with_float32_rois(dynamo: bool) -> None:
+    case = CASE_BY_ID["roi_align"]
+    features, rois = case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = export_onnx(case.module(), (features.half(), rois), dynamo=dynamo,
+                            input_names=case.input_names, output_names=["output"],
+                            dynamic_axes=case.dynamic_axes())
+    actual = run_ort(model, case, [features.half(), rois])
+    assert actual.dtype == torch.float16
+    expected = case.expected([features.half(), rois])
+    assert_spec_close(actual, expected, torch.float16, features.half())
+
+
+def test_dynamo_below_opset_18_is_refused() -> None:
+    case = CASES[1]
+    tensors = case.inputs(1, 8, 8, 2, torch.Generator().manual_seed(3))
+    with pytest.raises(ValueError, match="opset >= 18"):
+        export_onnx(case.module(), tuple(tensors), dynamo=True, opset=17)
 
 
 def test_register_torchscript_symbolics_is_idempotent() -> None:

@@ -85,6 +85,8 @@ def test_available() -> None:
         ("ps_roi_align", {"mode": "max"}, "PSRoIAlign: attribute 'mode' is not an attribute"),
         ("roi_align", {"pooled_h": "7"}, "'pooled_h' must be numeric"),
         ("roi_align", {"pooled_h": 2.5}, "'pooled_h' must be an integer"),
+        ("roi_align", {"pooled_h": float("nan")}, "'pooled_h' must be an integer"),
+        ("roi_align", {"pooled_h": 2**70}, "'pooled_h' is out of range"),
         ("roi_align", {"mode": 1}, "'mode' must be a string"),
         ("multi_scale_roi_align", {"spatial_scales": []}, "must have 1 to 8 entries"),
         ("multi_scale_roi_align", {"spatial_scales": [0.25] * 9}, "must have 1 to 8 entries"),

@@ -286,3 +286,37 @@ def test_sampling_grid_at_cap(
                  aligned=1, mode="avg")
     features = [torch.randn(1, 2, 9, 11, generator=generator)]
     _check(case, device, torch.float32, features, torch.tensor([[0.0, *box]]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", BILINEAR_OPS)
+def test_empty_channels_and_batch(op: str, device: str, generator: torch.Generator) -> None:
+    """C = 0 gives an empty output; B = 0 makes every batch index invalid (zeros)."""
+    case = DEFAULT_CASES[op]
+    features = _features(case, generator)
+    rois = _rois(case, 3, generator).to(device)
+    offset, mask = (_opt(t, device) for t in _aux(case, 3, generator))
+    no_channels = [f[:, :0].to(device) for f in features]
+    out = _native.forward(op, no_channels, rois, case.attrs, offset=offset, mask=mask)
+    assert out.shape == (3, 0, PH, PW)
+    no_images = [f[:0].to(device) for f in features]
+    out = _native.forward(op, no_images, rois, case.attrs, offset=offset, mask=mask)
+    assert out.shape[0] == 3 and out.shape[1] > 0 and torch.all(out == 0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("level_mapping", "canonical_scale"), [("torchvision", 224.0),
+                                                                 ("mmdet", 56.0)])
+def test_multi_scale_level_choice(level_mapping: str, canonical_scale: float, device: str) -> None:
+    """Level l filled with l + 1: each box's largest output names the level it used,
+    independently of the reference. Sides 112 and 224 sit exactly on level boundaries."""
+    sides = [10.0, 100.0, 112.0, 120.0, 200.0, 224.0, 300.0, 1000.0]
+    expected = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2], dtype=torch.float32) + 1
+    case = _case("multi_scale_roi_align", sampling_ratio=2, aligned=0, level_mapping=level_mapping,
+                 canonical_scale=canonical_scale, **_MS)
+    sizes = [round(_MS_IMAGE * s) for s in _MS["spatial_scales"]]
+    features = [torch.full((1, 2, n, n), float(level + 1), device=device)
+                for level, n in enumerate(sizes)]
+    rois = torch.tensor([[0.0, 0.0, 0.0, side, side] for side in sides], device=device)
+    out = _native.forward(case.op, features, rois, case.attrs)
+    assert torch.equal(out.flatten(1).amax(dim=1).cpu(), expected)

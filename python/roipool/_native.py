@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -172,10 +173,13 @@ def _set_attribute(lib: ctypes.CDLL, op: int, attrs: _OpAttrs, name: str, value:
 
 
 def _number(name: str, value: object, kind: type) -> int | float:
-    if isinstance(value, str) or not isinstance(value, (int, float)):
+    """`value` as `kind`; numpy scalars welcome, fractional values for ints rejected."""
+    if not isinstance(value, numbers.Real):
         raise ValueError(f"attribute {name!r} must be numeric, got {value!r}")
-    if kind is int and isinstance(value, float) and not value.is_integer():
+    if kind is int and not float(value).is_integer():
         raise ValueError(f"attribute {name!r} must be an integer, got {value!r}")
+    if kind is int and not -(2**63) <= int(value) < 2**63:  # ctypes would wrap it silently
+        raise ValueError(f"attribute {name!r} is out of range, got {value!r}")
     return kind(value)
 
 
@@ -268,9 +272,11 @@ def forward(
     offset = _aux_input("offset", offset, first, (num_rois, 2, ph, pw))
     mask = _aux_input("mask", mask, first, (num_rois, 1, ph, pw))
     output = torch.empty((num_rois, out_channels, ph, pw), dtype=first.dtype, device=device)
+    # An empty output (C_out = 0) has no storage: the core still validates the call but,
+    # told K = 0, runs nothing.
     args = _OpArgs(
         _DTYPES[first.dtype], _DTYPES[rois.dtype], len(maps), map_array, rois.data_ptr(),
-        num_rois, offset.data_ptr() if offset is not None else None,
+        num_rois if output.numel() else 0, offset.data_ptr() if offset is not None else None,
         mask.data_ptr() if mask is not None else None, output.data_ptr(),
     )
     error = ctypes.create_string_buffer(_ERROR_SIZE)

@@ -1,10 +1,11 @@
-// PLACEHOLDER(kernel-core): replaced by the real kernel; must not ship.
+// RoIPool (SPEC 3.1) on the CPU.
 #include "op_kernels.h"
+#include "roi_pool/pixel_pool_cpu.h"
 
 namespace roipool {
 
-Status roi_pool_forward_cpu(const OpAttrs&, const OpArgs&, int32_t) {
-  return Status::Unsupported("roi_pool: CPU kernel not implemented yet");
+Status roi_pool_forward_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_threads) {
+  return pixel_pool_cpu(attrs, args, num_threads, kRoIPoolRule);
 }
 
 }  // namespace roipool

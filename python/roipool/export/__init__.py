@@ -48,6 +48,8 @@ __all__ = [
 #: Newest ONNX IR version that onnxruntime 1.21 .. 1.31 load; exported models are capped.
 MAX_IR_VERSION = 10
 DEFAULT_OPSET = 18
+#: Oldest default-domain opset torch's dynamo exporter (onnxscript) converts to.
+MIN_DYNAMO_OPSET = 18
 
 DynamicAxes = Mapping[str, Mapping[int, str] | Sequence[int]]
 
@@ -71,9 +73,13 @@ def export_onnx(
     ``dynamic_axes`` ({input or output name: {axis: name}}) works with both exporters;
     ``dynamic_shapes`` (``torch.export`` style) only with ``dynamo=True``. With
     ``standard_ops`` the RoIAlign-avg and RoIPool ops become ``RoiAlign`` (needs
-    ``opset >= 16``) and ``MaxRoiPool``; other ops stay ``roipool`` nodes.
+    ``opset >= 16``) and ``MaxRoiPool``; other ops stay ``roipool`` nodes. The dynamo
+    exporter needs ``opset >= 18``; the TorchScript one takes older opsets too.
     """
     if dynamo:
+        if opset < MIN_DYNAMO_OPSET:
+            raise ValueError(f"the dynamo exporter writes opset >= {MIN_DYNAMO_OPSET}, got "
+                             f"opset={opset}; use dynamo=False for older opsets")
         proto = _export_dynamo(model, args, input_names, output_names, dynamic_axes,
                                dynamic_shapes, standard_ops, opset)
     else:

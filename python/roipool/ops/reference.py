@@ -135,7 +135,10 @@ def _gather_reduce(table: Tensor, index: Tensor, weight: Tensor, valid: Tensor,
     taps = table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
     if mode == "avg":
         return torch.einsum("kijt,kijtc->kijc", weight.flatten(3), taps.flatten(3, 4))
-    values = torch.einsum("kijst,kijstc->kijsc", weight, taps)
+    if weight.shape[-1] == 1:  # one tap per sample (RoIPool): no interpolation to do
+        values = taps.squeeze(-2)
+    else:
+        values = torch.einsum("kijst,kijstc->kijsc", weight, taps)
     values = values.masked_fill(~valid.unsqueeze(-1), -math.inf).amax(dim=3)
     return torch.where(valid.any(dim=3, keepdim=True), values, torch.zeros_like(values))
 
@@ -583,7 +586,10 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
         index = planes.flat_index(rois_, rows.view(len(rois_), -1, 1, 1),
                                   cols.view(len(rois_), 1, -1, 1)).squeeze(-1)
         window = planes.table.index_select(0, index.reshape(-1)).view(*index.shape, channels)
-        total = torch.einsum("kir,kjs,krsc->kijc", wy, wx, window)
+        # Rows first, then columns: never materialise the [ph, pw, rows, cols] weights.
+        k, rows_n, cols_n = index.shape
+        by_rows = torch.bmm(wy, window.view(k, rows_n, cols_n * channels))
+        total = torch.matmul(wx.unsqueeze(1), by_rows.view(k, pooled_h, cols_n, channels))
         a = area[rois_].view(-1, 1, 1, 1)
         keep = (a > 0) & torch.isfinite(a) & _chunk_view(planes.ok, rois_, 3)
         return torch.where(keep, total / torch.where(a > 0, a, torch.ones_like(a)),
