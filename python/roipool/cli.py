@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
-    except (FileNotFoundError, ImportError, ValueError) as error:
+    except (FileNotFoundError, ImportError, ValueError, RuntimeError) as error:
         print(f"roipool {args.command}: error: {error}", file=sys.stderr)
         return 1
 

@@ -15,10 +15,10 @@ sample count and processed in chunks so the gathered tensor stays bounded.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -101,21 +101,24 @@ def _ps_plane_base(batch_index: Tensor, pooled_h: int, pooled_w: int, plane_size
     return ((batch_index.view(-1, 1, 1) * pooled_h + i) * pooled_w + j) * plane_size
 
 
-def _run_chunked(cost: Tensor, num_channels: int, pooled: tuple[int, int], fn: _ChunkFn,
-                 dtype: torch.dtype) -> Tensor:
-    """Runs `fn` on chunks of RoIs sorted by `cost` (elements gathered per RoI, which
-    grows with the chunk's largest RoI) and returns [K, C, ph, pw] in the original order."""
-    num_rois = cost.numel()
+def _run_chunked(extents: tuple[Tensor, Tensor], unit: int, num_channels: int,
+                 pooled: tuple[int, int], fn: _ChunkFn, dtype: torch.dtype) -> Tensor:
+    """Runs `fn` on chunks of RoIs and returns [K, C, ph, pw] in the original order.
+
+    A chunk pads every RoI to its largest extents (e.g. sample grid rows x columns), so
+    it gathers len(chunk) * max(rows) * max(cols) * unit elements; RoIs are sorted by
+    size and each chunk is the longest run within _CHUNK_ELEMENTS (at least one RoI)."""
+    num_rois = extents[0].numel()
     if num_rois == 0:
-        return torch.zeros(0, num_channels, *pooled, dtype=dtype, device=cost.device)
-    order = torch.argsort(cost, stable=True)
-    sorted_cost = cost[order].clamp(min=1).tolist()
+        return torch.zeros(0, num_channels, *pooled, dtype=dtype, device=extents[0].device)
+    sizes = torch.stack([e.clamp(min=1).double() for e in extents], dim=1)
+    order = torch.argsort(sizes.prod(dim=1), stable=True)
+    sorted_sizes = sizes[order].cpu().numpy()
     pieces, start = [], 0
     while start < num_rois:
-        # Largest end with (end - start) * cost[end - 1] within budget; at least one RoI.
-        end = bisect.bisect_right(range(start + 1, num_rois + 1), _CHUNK_ELEMENTS,
-                                  key=lambda e, s=start: (e - s) * sorted_cost[e - 1]) + start
-        end = max(end, start + 1)
+        padded = np.maximum.accumulate(sorted_sizes[start:], axis=0).prod(axis=1)
+        chunk_cost = padded * unit * np.arange(1, num_rois - start + 1)  # non-decreasing
+        end = start + max(1, int(np.searchsorted(chunk_cost, _CHUNK_ELEMENTS, side="right")))
         pieces.append(fn(order[start:end]))
         start = end
     inverse = torch.empty_like(order)
@@ -218,7 +221,6 @@ def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tupl
     """Average (or max) of bilinear samples on a per-RoI grid_h x grid_w grid per bin."""
     ph, pw = pooled
     channels = planes.table.shape[1]
-    cost = grid_h.clamp(min=1) * grid_w.clamp(min=1) * (ph * pw * 4 * channels)
 
     def chunk(rois: Tensor) -> Tensor:
         gh, gw = _chunk_view(grid_h, rois, 4), _chunk_view(grid_w, rois, 4)
@@ -239,7 +241,8 @@ def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tupl
                               weight.expand(*shape, 4).reshape(*shape[:3], samples, 4),
                               valid.reshape(*shape[:3], samples), mode)
 
-    return _run_chunked(cost, channels, pooled, chunk, planes.table.dtype)
+    return _run_chunked((grid_h, grid_w), ph * pw * 4 * channels, channels, pooled, chunk,
+                        planes.table.dtype)
 
 
 def _bin_coords(start: Tensor, bin_size: Tensor, grid: Tensor, sample: Tensor,
@@ -299,7 +302,6 @@ def _pixel_pool(planes: _Planes, rows: tuple[Tensor, Tensor], cols: tuple[Tensor
     channels = planes.table.shape[1]
     height, width = (rows[1] - rows[0]).clamp(min=0), (cols[1] - cols[0]).clamp(min=0)
     span_h, span_w = height.amax(dim=1).clamp(min=1), width.amax(dim=1).clamp(min=1)
-    cost = span_h * span_w * (ph * pw * channels)
 
     def chunk(rois: Tensor) -> Tensor:
         ny = torch.arange(int(span_h[rois].max()), device=rois.device)
@@ -321,7 +323,8 @@ def _pixel_pool(planes: _Planes, rows: tuple[Tensor, Tensor], cols: tuple[Tensor
         return _gather_reduce(planes.table, index.reshape(*shape, 1), weight.unsqueeze(-1),
                               valid, mode)
 
-    return _run_chunked(cost, channels, pooled, chunk, planes.table.dtype)
+    return _run_chunked((span_h, span_w), ph * pw * channels, channels, pooled, chunk,
+                        planes.table.dtype)
 
 
 # ----------------------------------------------------------------------------- the ops
@@ -565,7 +568,6 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
     i = torch.arange(pooled_h, dtype=dtype, device=r.device)
     j = torch.arange(pooled_w, dtype=dtype, device=r.device)
     planes = _Planes.single(x, r[:, 0])
-    cost = rows_len * cols_len * channels
 
     def axis_weights(rois_: Tensor, first: Tensor, length: Tensor, lo: Tensor, bin_size: Tensor,
                      bins: Tensor, limit: int) -> tuple[Tensor, Tensor]:
@@ -595,5 +597,6 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
         return torch.where(keep, total / torch.where(a > 0, a, torch.ones_like(a)),
                            torch.zeros_like(total))
 
-    out = _run_chunked(cost, channels, (pooled_h, pooled_w), chunk, dtype)
+    out = _run_chunked((rows_len, cols_len), channels, channels, (pooled_h, pooled_w), chunk,
+                       dtype)
     return out.to(input.dtype)
