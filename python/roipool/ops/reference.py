@@ -133,7 +133,7 @@ def _gather_reduce(table: Tensor, index: Tensor, weight: Tensor, valid: Tensor,
     table [N, C]; index, weight [k, ph, pw, S, T] (S samples of T taps); valid
     [k, ph, pw, S]. ``avg``: sum of weight * value over samples and taps (the weights
     already hold 1/count). ``max``: max over valid samples of the tap-weighted value,
-    0 for a bin without valid samples. Returns [k, ph, pw, C].
+    -inf for a bin without valid samples (see _empty_to_zero). Returns [k, ph, pw, C].
     """
     taps = table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
     if mode == "avg":
@@ -142,8 +142,12 @@ def _gather_reduce(table: Tensor, index: Tensor, weight: Tensor, valid: Tensor,
         values = taps.squeeze(-2)
     else:
         values = torch.einsum("kijst,kijstc->kijsc", weight, taps)
-    values = values.masked_fill(~valid.unsqueeze(-1), -math.inf).amax(dim=3)
-    return torch.where(valid.any(dim=3, keepdim=True), values, torch.zeros_like(values))
+    return values.masked_fill(~valid.unsqueeze(-1), -math.inf).amax(dim=3)
+
+
+def _empty_to_zero(pooled: Tensor, nonempty: Tensor) -> Tensor:
+    """Max pooling result with 0 for bins that had no sample (nonempty [k, ph, pw])."""
+    return torch.where(nonempty.unsqueeze(-1), pooled, torch.zeros_like(pooled))
 
 
 def _bilinear_taps(y: Tensor, x: Tensor, height: Tensor, width: Tensor
@@ -222,24 +226,39 @@ def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tupl
     ph, pw = pooled
     channels = planes.table.shape[1]
 
-    def chunk(rois: Tensor) -> Tensor:
+    def rows_block(rois: Tensor, iy: Tensor, ix: Tensor) -> tuple[Tensor, Tensor]:
+        """Pooled [k, ph, pw, C] over the sample rows `iy` of every bin, and which bins
+        had a valid sample there."""
         gh, gw = _chunk_view(grid_h, rois, 4), _chunk_view(grid_w, rois, 4)
-        iy = torch.arange(max(int(gh.max()), 1), device=rois.device).view(1, 1, 1, -1, 1)
-        ix = torch.arange(max(int(gw.max()), 1), device=rois.device).view(1, 1, 1, 1, -1)
         y, x = coords(rois, iy, ix)
         rows, cols, weight = _bilinear_taps(y, x, _chunk_view(planes.height, rois, 4),
                                             _chunk_view(planes.width, rois, 4))
-        valid = (iy < gh) & (ix < gw) & _chunk_view(planes.ok, rois, 4)
         shape = (len(rois), ph, pw, iy.shape[3], ix.shape[4])
-        valid = valid.expand(shape)
+        valid = ((iy < gh) & (ix < gw) & _chunk_view(planes.ok, rois, 4)).expand(shape)
         if mode == "avg":
             count = (gh * gw).clamp(min=1).to(weight.dtype)
             weight = weight * (valid / count).unsqueeze(-1)
         index = planes.flat_index(rois, rows, cols).expand(*shape, 4)
         samples = shape[3] * shape[4]
-        return _gather_reduce(planes.table, index.reshape(*shape[:3], samples, 4),
-                              weight.expand(*shape, 4).reshape(*shape[:3], samples, 4),
-                              valid.reshape(*shape[:3], samples), mode)
+        valid = valid.reshape(*shape[:3], samples)
+        pooled_block = _gather_reduce(planes.table, index.reshape(*shape[:3], samples, 4),
+                                      weight.expand(*shape, 4).reshape(*shape[:3], samples, 4),
+                                      valid, mode)
+        return pooled_block, valid.any(dim=3)
+
+    def chunk(rois: Tensor) -> Tensor:
+        rows_n = max(int(grid_h[rois].max()), 1)
+        cols_n = max(int(grid_w[rois].max()), 1)
+        ix = torch.arange(cols_n, device=rois.device).view(1, 1, 1, 1, -1)
+        # A chunk holds >= 1 RoI; a single RoI with a huge grid is split by sample rows.
+        per_row = len(rois) * ph * pw * cols_n * 4 * channels
+        blocks = torch.arange(rows_n, device=rois.device).split(
+            max(1, _CHUNK_ELEMENTS // per_row))
+        results = [rows_block(rois, iy.view(1, 1, 1, -1, 1), ix) for iy in blocks]
+        if mode == "avg":
+            return torch.stack([r[0] for r in results]).sum(dim=0)
+        combined = torch.stack([r[0] for r in results]).amax(dim=0)
+        return _empty_to_zero(combined, torch.stack([r[1] for r in results]).any(dim=0))
 
     return _run_chunked((grid_h, grid_w), ph * pw * 4 * channels, channels, pooled, chunk,
                         planes.table.dtype)
@@ -320,8 +339,9 @@ def _pixel_pool(planes: _Planes, rows: tuple[Tensor, Tensor], cols: tuple[Tensor
             area = (height[rois].view(-1, ph, 1) * width[rois].view(-1, 1, pw)).clamp(min=1)
             weight = weight / area.unsqueeze(-1).to(weight.dtype)
         index = planes.flat_index(rois, row, col).expand(*shape[:3], len(ny), len(nx))
-        return _gather_reduce(planes.table, index.reshape(*shape, 1), weight.unsqueeze(-1),
-                              valid, mode)
+        pooled_chunk = _gather_reduce(planes.table, index.reshape(*shape, 1),
+                                      weight.unsqueeze(-1), valid, mode)
+        return pooled_chunk if mode == "avg" else _empty_to_zero(pooled_chunk, valid.any(dim=3))
 
     return _run_chunked((span_h, span_w), ph * pw * channels, channels, pooled, chunk,
                         planes.table.dtype)
