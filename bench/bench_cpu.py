@@ -7,7 +7,8 @@ Workload: FPN-like, 1,000 RoIs, 256 channels, 7x7 bins, sampling_ratio 2, aligne
                 nodes, so it gets the same per-level split for free);
   multi-scale - native MultiScaleRoIAlign, one call over all RoIs (vs the same ORT graph
                 and the eager multi_scale_roi_align_reference);
-  single-map  - all RoIs on the 200x304 map.
+  single-map  - all RoIs on the 200x304 map (also with the native op reading a
+                channels-last copy of the map: its NHWC path).
 Same intra-op thread count for every contestant; median of --repeat runs after a
 warm-up. Prints a table and writes bench/results/cpu.json.
 
@@ -120,8 +121,20 @@ def single_map_case(w: FpnWorkload, threads: int) -> dict[str, Callable[[], obje
     }
 
 
+def single_map_nhwc_case(w: FpnWorkload, threads: int) -> dict[str, Callable[[], object]]:
+    """As single-map, but the native op gets the map channels-last (the NHWC kernel path;
+    the layout change itself is not timed). ORT and eager still read NCHW."""
+    case = single_map_case(w, threads)
+    feature = w.features[0].to(memory_format=torch.channels_last)
+    attrs = roi_align_attrs(FPN_SCALES[0])
+    case["native"] = lambda: _native.forward("roi_align", [feature], w.rois, attrs,
+                                             num_threads=threads)
+    return case
+
+
 CASES = {"per-level roi_align": per_level_case, "multi_scale_roi_align": multi_scale_case,
-         "single-map roi_align": single_map_case}
+         "single-map roi_align": single_map_case,
+         "single-map roi_align, NHWC input": single_map_nhwc_case}
 
 
 def check_parity(w: FpnWorkload) -> float:

@@ -42,8 +42,9 @@ class FpnWorkload:
         return self.rois[self.levels == level]
 
     def to(self, device: str, dtype: torch.dtype) -> FpnWorkload:
-        return FpnWorkload([f.to(device, dtype) for f in self.features], self.rois.to(device),
-                           self.levels.to(device))
+        """A copy on `device` with maps and rois in `dtype` (torchvision wants both alike)."""
+        return FpnWorkload([f.to(device, dtype) for f in self.features],
+                           self.rois.to(device, dtype), self.levels.to(device))
 
 
 def fpn_workload(num_rois: int, channels: int, seed: int = 0) -> FpnWorkload:

@@ -60,6 +60,27 @@ def test_matches_reference(op: str, dtype: torch.dtype, device: str,
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("pooled", "scale", "size"), [
+    ((1, 1), 1.0, (1, 1)),
+    ((7, 7), 1 / 16, (5, 9)),
+    ((2, 5), 0.25, (40, 3)),
+    ((4, 1), 2.0, (6, 6)),
+], ids=str)
+@pytest.mark.parametrize("op", OPS)
+def test_geometry_variants(op: str, pooled: tuple[int, int], scale: float, size: tuple[int, int],
+                           device: str, generator: torch.Generator) -> None:
+    """Tiny and lopsided maps and bin grids, scales above and below 1."""
+    ph, pw = pooled
+    channels = 2 * ph * pw if op == "ps_roi_pool" else 3
+    input = torch.randn(2, channels, *size, generator=generator).to(device)
+    rois = random_rois(30, 2, *size, generator=generator, spatial_scale=scale,
+                       outside=0.5).to(device)
+    attrs = _attrs(ph, pw, scale)
+    expected = _reference(op, input, rois, attrs)
+    assert_spec_close(_native_forward(op, input, rois, attrs), expected, torch.float32, input)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("op", OPS)
 def test_rois_in_input_dtype(op: str, device: str, generator: torch.Generator) -> None:
     input = _input(op, device, generator).half()

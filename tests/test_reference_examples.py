@@ -254,3 +254,24 @@ def test_huge_sampling_ratio_is_capped_and_defined():
     exact = R.prroi_pool_reference(x, rois + torch.tensor([0, -0.5, -0.5, -0.5, -0.5]),
                                    1, 1, 1.0)
     torch.testing.assert_close(capped, exact, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("op", ALL_OPS)
+def test_chunking_does_not_change_results(op, generator, monkeypatch):
+    """A tiny chunk budget forces one RoI per chunk and splits each RoI's sample rows."""
+    x = torch.randn(2, 6, 8, 8, generator=generator, dtype=torch.float64)
+    rois = random_rois(9, 2, 8, 8, generator=generator, spatial_scale=0.5, outside=0.5).double()
+    expected = ALL_OPS[op](x, rois)
+    monkeypatch.setattr(R, "_CHUNK_ELEMENTS", 64)
+    torch.testing.assert_close(ALL_OPS[op](x, rois), expected, rtol=0, atol=1e-12)
+
+
+def test_quantisation_demo_prints_every_variant(capsys, monkeypatch):
+    from roipool.demo import quantisation_demo
+
+    monkeypatch.setenv("ROIPOOL_DISABLE_NATIVE", "1")
+    quantisation_demo()
+    text = capsys.readouterr().out
+    assert "start (9.25, 6.00), size 6.25 x 4.53 cells" in text
+    assert "PSRoIAlign           -> (1, 2, 3, 3)" in text
+    assert text.count("-> (1, 18, 3, 3)") == 8

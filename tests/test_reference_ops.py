@@ -30,6 +30,7 @@ def _rotated(rois: torch.Tensor) -> torch.Tensor:
 PUBLIC = {
     "roi_pool": lambda x, r, o: O.roi_pool(x, r, (2, 3), 0.5),
     "roi_align": lambda x, r, o: O.roi_align(x, r, (2, 3), 0.5, 2),
+    "roi_align_adaptive": lambda x, r, o: O.roi_align(x, r, (2, 3), 0.5, 0, True),
     "roi_align_max": lambda x, r, o: O.roi_align(x, r, (2, 3), 0.5, 2, True, "max"),
     "roi_warp": lambda x, r, o: O.roi_warp(x, r, (2, 3), 0.5, 2),
     "ps_roi_pool": lambda x, r, o: O.ps_roi_pool(x, r, (2, 3), 0.5),

@@ -7,6 +7,7 @@
 #include "op_kernels.h"
 #include "parallel.h"
 #include "prroi_pool/prroi_axis.h"
+#include "roi_pool/row_reduce.h"
 
 namespace roipool {
 namespace {
@@ -57,7 +58,8 @@ class PrPooler {
     }
     rows_.build(y, attrs_.pooled_h);
     cols_.build(x, attrs_.pooled_w);
-    const T* image = static_cast<const T*>(map_.data) + batch * map_.channels * map_.height * map_.width;
+    const T* image =
+        static_cast<const T*>(map_.data) + batch * map_.channels * map_.height * map_.width;
     if (map_.layout == Layout::kNHWC) {
       pool_pixels(image, out);
     } else {
@@ -79,10 +81,8 @@ class PrPooler {
         const float* wx = cols_.weights_of(j);
         float sum = 0.f;
         for (int32_t h = rows.begin; h < rows.end; ++h) {
-          const T* row = data + h * map_.width;
-          float row_sum = 0.f;
-          for (int32_t w = cols.begin; w < cols.end; ++w) row_sum += wx[w - cols.begin] * to_float(row[w]);
-          sum += wy[h - rows.begin] * row_sum;
+          const T* row = data + h * map_.width + cols.begin;
+          sum += wy[h - rows.begin] * weighted_row_sum(wx, row, cols.end - cols.begin);
         }
         out[c * bins_ + bin] = from_float<T>(sum);
       }

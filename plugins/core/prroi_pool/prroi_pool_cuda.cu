@@ -27,7 +27,8 @@ struct PrLaunch {
 };
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads) prroi_pool_kernel(const PrLaunch p, T* __restrict__ out) {
+__global__ void __launch_bounds__(kThreads)
+    prroi_pool_kernel(const PrLaunch p, T* __restrict__ out) {
   const int64_t bins = static_cast<int64_t>(p.pooled_h) * p.pooled_w;
   const int64_t total = p.num_rois * p.map.channels * bins;
   const T* __restrict__ input = static_cast<const T*>(p.map.data);
@@ -38,7 +39,9 @@ __global__ void __launch_bounds__(kThreads) prroi_pool_kernel(const PrLaunch p, 
     const int64_t bin = index % bins;
     const int64_t c = (index / bins) % p.map.channels;
     const int64_t k = index / (bins * p.map.channels);
-    const auto roi = [&](int32_t column) { return load_as_float(p.rois, p.rois_dtype, k * 5 + column); };
+    const auto roi = [&](int32_t column) {
+      return load_as_float(p.rois, p.rois_dtype, k * 5 + column);
+    };
     const int64_t batch = roi_batch_index(roi(0), p.map.batch);
     const PrAxis y = PrAxis::make(roi(2), roi(4), p.spatial_scale, p.pooled_h, height);
     const PrAxis x = PrAxis::make(roi(1), roi(3), p.spatial_scale, p.pooled_w, width);
@@ -49,15 +52,14 @@ __global__ void __launch_bounds__(kThreads) prroi_pool_kernel(const PrLaunch p, 
     const auto i = static_cast<int32_t>(bin / p.pooled_w);
     const auto j = static_cast<int32_t>(bin % p.pooled_w);
     const PixelRange rows = y.window(i), cols = x.window(j);
-    const bool nhwc = p.map.layout == Layout::kNHWC;
-    const int64_t base = nhwc ? batch * height * width * p.map.channels + c
-                              : (batch * p.map.channels + c) * height * width;
-    const int64_t pixel_step = nhwc ? p.map.channels : 1;
+    const ChannelView view = channel_view(p.map, batch, c);
     float sum = 0.f;
     for (int32_t h = rows.begin; h < rows.end; ++h) {
-      const T* row = input + base + static_cast<int64_t>(h) * width * pixel_step;
+      const T* row = channel_row(input, view, width, h);
       float row_sum = 0.f;
-      for (int32_t w = cols.begin; w < cols.end; ++w) row_sum += x.weight(j, w) * to_float(row[w * pixel_step]);
+      for (int32_t w = cols.begin; w < cols.end; ++w) {
+        row_sum += x.weight(j, w) * to_float(row[w * view.pixel_step]);
+      }
       sum += y.weight(i, h) * row_sum;
     }
     out[index] = from_float<T>(sum);
@@ -81,7 +83,8 @@ Status prroi_pool_forward_cuda(const OpAttrs& attrs, const OpArgs& args, void* s
   });
   const cudaError_t error = cudaGetLastError();
   if (error != cudaSuccess) {
-    return Status::CudaError(std::string("PrRoIPool kernel launch failed: ") + cudaGetErrorString(error));
+    return Status::CudaError(std::string("PrRoIPool kernel launch failed: ") +
+                             cudaGetErrorString(error));
   }
   return Status::Ok();
 }

@@ -64,16 +64,36 @@ ROIPOOL_HD int64_t pixel_bin_channel(const PixelBinRule& rule, int64_t c, int64_
   return rule.position_sensitive ? c * bins + bin : c;
 }
 
-// Reduction of one bin's pixels: max (empty -> 0) or mean (empty -> 0).
+// Where one channel of one image of a map lives: element (h, w) of it is
+// data[base + (h * width + w) * pixel_step], for NCHW and NHWC alike.
+struct ChannelView {
+  int64_t base, pixel_step;
+};
+
+ROIPOOL_HD ChannelView channel_view(const FeatureMap& map, int64_t batch, int64_t channel) {
+  const int64_t plane = map.height * map.width;
+  if (map.layout == Layout::kNHWC) return {(batch * plane) * map.channels + channel, map.channels};
+  return {(batch * map.channels + channel) * plane, 1};
+}
+
+// Row h of a ChannelView, then element w is row[w * pixel_step].
+template <typename T>
+ROIPOOL_HD const T* channel_row(const T* data, const ChannelView& view, int64_t width, int32_t h) {
+  return data + view.base + static_cast<int64_t>(h) * width * view.pixel_step;
+}
+
+// Reduction of one bin's pixels: max or mean, 0 for an empty bin. The max skips NaN
+// values (as torchvision's `>` comparison does).
 struct PixelReducer {
   bool max;
-  float acc = 0.f;
-  bool seen = false;
+  float acc;
 
+  static ROIPOOL_HD PixelReducer start(bool max) { return {max, max ? -INFINITY : 0.f}; }
+
+  // Adds one value, or the max / sum of a group of values.
   ROIPOOL_HD void add(float v) {
     if (max) {
-      if (!seen || v > acc) acc = v;
-      seen = true;
+      acc = v > acc ? v : acc;
     } else {
       acc += v;
     }

@@ -41,26 +41,28 @@ __global__ void __launch_bounds__(kPixelPoolThreads)
     const int64_t bin = index % bins;
     const int64_t c = (index / bins) % p.out_channels;
     const int64_t k = index / (bins * p.out_channels);
-    const auto roi = [&](int32_t column) { return load_as_float(p.rois, p.rois_dtype, k * 5 + column); };
+    const auto roi = [&](int32_t column) {
+      return load_as_float(p.rois, p.rois_dtype, k * 5 + column);
+    };
     const int64_t batch = roi_batch_index(roi(0), p.map.batch);
     if (batch < 0) {
       out[index] = from_float<T>(0.f);
       continue;
     }
-    const PixelRange rows = QuantisedAxis::make(roi(2), roi(4), p.spatial_scale, p.pooled_h, height, p.rule)
-                                .bin(static_cast<int32_t>(bin / p.pooled_w));
-    const PixelRange cols = QuantisedAxis::make(roi(1), roi(3), p.spatial_scale, p.pooled_w, width, p.rule)
-                                .bin(static_cast<int32_t>(bin % p.pooled_w));
-    const int64_t channel = pixel_bin_channel(p.rule, c, bin, bins);
-    // Element (h, w) of the channel: NCHW planes or NHWC pixels.
-    const bool nhwc = p.map.layout == Layout::kNHWC;
-    const int64_t base = nhwc ? batch * height * width * p.map.channels + channel
-                              : (batch * p.map.channels + channel) * height * width;
-    const int64_t pixel_step = nhwc ? p.map.channels : 1;
-    PixelReducer reducer{p.rule.max};
+    const PixelRange rows =
+        QuantisedAxis::make(roi(2), roi(4), p.spatial_scale, p.pooled_h, height, p.rule)
+            .bin(static_cast<int32_t>(bin / p.pooled_w));
+    const PixelRange cols =
+        QuantisedAxis::make(roi(1), roi(3), p.spatial_scale, p.pooled_w, width, p.rule)
+            .bin(static_cast<int32_t>(bin % p.pooled_w));
+    const ChannelView view =
+        channel_view(p.map, batch, pixel_bin_channel(p.rule, c, bin, bins));
+    PixelReducer reducer = PixelReducer::start(p.rule.max);
     for (int32_t h = rows.begin; h < rows.end; ++h) {
-      const T* row = input + base + static_cast<int64_t>(h) * width * pixel_step;
-      for (int32_t w = cols.begin; w < cols.end; ++w) reducer.add(to_float(row[w * pixel_step]));
+      const T* row = channel_row(input, view, width, h);
+      for (int32_t w = cols.begin; w < cols.end; ++w) {
+        reducer.add(to_float(row[w * view.pixel_step]));
+      }
     }
     out[index] = from_float<T>(reducer.result(rows, cols));
   }
@@ -78,8 +80,8 @@ inline Status pixel_pool_cuda(const OpAttrs& attrs, const OpArgs& args, void* st
                                   attrs.pooled_h, attrs.pooled_w, attrs.spatial_scale, rule};
   const int64_t total = p.num_rois * p.out_channels * bins;
   if (total == 0) return Status::Ok();
-  const int64_t blocks = std::min(detail::kPixelPoolMaxBlocks,
-                                  (total + detail::kPixelPoolThreads - 1) / detail::kPixelPoolThreads);
+  const int64_t threads = detail::kPixelPoolThreads;
+  const int64_t blocks = std::min(detail::kPixelPoolMaxBlocks, (total + threads - 1) / threads);
   const auto cuda_stream = static_cast<cudaStream_t>(stream);
   dispatch_host_dtype(args.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -89,7 +91,8 @@ inline Status pixel_pool_cuda(const OpAttrs& attrs, const OpArgs& args, void* st
   });
   const cudaError_t error = cudaGetLastError();
   if (error != cudaSuccess) {
-    return Status::CudaError(std::string(name) + " kernel launch failed: " + cudaGetErrorString(error));
+    return Status::CudaError(std::string(name) + " kernel launch failed: " +
+                             cudaGetErrorString(error));
   }
   return Status::Ok();
 }

@@ -10,7 +10,13 @@ a few weighted *taps* (feature-map pixels: 4 for a bilinear sample, 1 for a max-
 pixel). One gather fetches all taps of a chunk of RoIs from a ``[rows, C]`` table of
 channel vectors, and one reduction (weighted sum, or max over samples) produces the
 bins. Nothing loops over RoIs, bins or samples in Python; RoIs are sorted by their
-sample count and processed in chunks so the gathered tensor stays bounded.
+sample count and processed in chunks so the gathered tensor stays bounded (a single RoI
+with a huge sample grid is further split by sample rows).
+
+Choices where SPEC.md is silent: RoIWarp ignores `aligned` (the box is quantised, then
+pooled with aligned = 0, like the kernel core); MultiScaleRoIAlign sends NaN/empty boxes
+to the finest level; a PrRoIPool bin with zero or non-finite area is 0; RoIPool/max
+bins containing -inf values return -inf (not 0).
 """
 
 from __future__ import annotations
@@ -215,6 +221,44 @@ def _chunk_view(t: Tensor, rois: Tensor, dims: int) -> Tensor:
     return t[rois].view(-1, *([1] * dims))
 
 
+def _window_pool(planes: _Planes, rois: Tensor, rows: Tensor, wy: Tensor, cols: Tensor,
+                 wx: Tensor) -> Tensor:
+    """Separable weighted sum over a pixel window: out[k, i, j] = sum over (r, s) of
+    wy[k, i, r] * wx[k, j, s] * pixel(rows[k, r], cols[k, s]). rows [k, Ly], cols [k, Lx]
+    (valid pixels), wy [k, ph, Ly], wx [k, pw, Lx]. Returns [k, ph, pw, C]."""
+    k, rows_n, cols_n = len(rois), rows.shape[1], cols.shape[1]
+    channels = planes.table.shape[1]
+    index = planes.flat_index(rois, rows.view(k, 1, 1, rows_n, 1), cols.view(k, 1, 1, 1, cols_n))
+    window = planes.table.index_select(0, index.reshape(-1)).view(k, rows_n, cols_n, channels)
+    # Rows first, then columns: never materialise the [ph, pw, rows, cols] weights.
+    by_rows = torch.bmm(wy, window.view(k, rows_n, cols_n * channels))
+    return torch.matmul(wx.unsqueeze(1), by_rows.view(k, wy.shape[1], cols_n, channels))
+
+
+def _axis_window(coord: Tensor, valid: Tensor, count: Tensor, size: Tensor
+                 ) -> tuple[Tensor, Tensor]:
+    """One axis of a separable bilinear grid as window pixels and weights.
+
+    coord [k, p, G] sample coordinates, valid [k, 1, G], count [k, 1, 1] samples per bin
+    on this axis, size [k, 1, 1] map extent. Returns (pixels [k, L], weights [k, p, L])
+    with weights = sum of the samples' 1-D bilinear weights / count."""
+    # The 2-D rule with x = 0 (always inside) gives the 1-D taps along this axis.
+    pixel, _, weight = _bilinear_taps(coord, torch.zeros_like(coord), size, size)
+    weight = weight * (valid.to(weight.dtype) / count.clamp(min=1).to(weight.dtype)).unsqueeze(-1)
+    used = valid.unsqueeze(-1).expand_as(pixel)
+    first = torch.where(used, pixel, pixel.new_full((), 2**62)).flatten(1).amin(dim=1)
+    last = torch.where(used, pixel, pixel.new_full((), -1)).flatten(1).amax(dim=1)
+    first = torch.where(last >= 0, first, torch.zeros_like(first))
+    length = int((last - first + 1).clamp(min=1).max())
+    offset = (pixel - first.view(-1, 1, 1, 1)).clamp(0, length - 1)
+    k, p = coord.shape[:2]
+    weights = weight.new_zeros(k, p, length).scatter_add_(2, offset.reshape(k, p, -1),
+                                                          weight.reshape(k, p, -1))
+    pixels = torch.minimum(first.unsqueeze(1) + torch.arange(length, device=coord.device),
+                           size.view(-1, 1) - 1)
+    return pixels, weights
+
+
 # A coordinate callback gets (chunk RoI indices, iy [1,1,1,Gh,1], ix [1,1,1,1,Gw]) and
 # returns sample coordinates (y, x), broadcastable to [k, ph, pw, Gh, Gw].
 _CoordFn = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -246,10 +290,34 @@ def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tupl
                                       valid, mode)
         return pooled_block, valid.any(dim=3)
 
+    def separable_window(rois: Tensor, iy: Tensor, ix: Tensor) -> Tensor | None:
+        """Average over a grid whose rows depend only on the bin row and columns only on
+        the bin column, as two small matrices applied to the RoI's pixel window: each
+        pixel is read once instead of once per covering tap. None when the grid is not
+        separable or the window would read more than the taps."""
+        y, x = coords(rois, iy, ix)
+        if (planes.base.shape[1:] != (1, 1) or y.shape[2] != 1 or y.shape[4] != 1
+                or x.shape[1] != 1 or x.shape[3] != 1):
+            return None
+        gh, gw = _chunk_view(grid_h, rois, 2), _chunk_view(grid_w, rois, 2)
+        ok = _chunk_view(planes.ok, rois, 2)
+        rows, wy = _axis_window(y.reshape(len(rois), ph, -1), (iy.view(1, 1, -1) < gh) & ok,
+                                gh, _chunk_view(planes.height, rois, 2))
+        cols, wx = _axis_window(x.reshape(len(rois), pw, -1), ix.view(1, 1, -1) < gw, gw,
+                                _chunk_view(planes.width, rois, 2))
+        if rows.shape[1] * cols.shape[1] > 2 * ph * pw * iy.numel() * ix.numel():
+            return None
+        return _window_pool(planes, rois, rows, wy, cols, wx)
+
     def chunk(rois: Tensor) -> Tensor:
         rows_n = max(int(grid_h[rois].max()), 1)
         cols_n = max(int(grid_w[rois].max()), 1)
         ix = torch.arange(cols_n, device=rois.device).view(1, 1, 1, 1, -1)
+        if mode == "avg":
+            iy = torch.arange(rows_n, device=rois.device).view(1, 1, 1, -1, 1)
+            pooled_window = separable_window(rois, iy, ix)
+            if pooled_window is not None:
+                return pooled_window
         # A chunk holds >= 1 RoI; a single RoI with a huge grid is split by sample rows.
         per_row = len(rois) * ph * pw * cols_n * 4 * channels
         blocks = torch.arange(rows_n, device=rois.device).split(
@@ -571,10 +639,9 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
                          spatial_scale: float) -> Tensor:
     """PrRoIPool (SPEC 3.8, mmcv / PreciseRoIPooling): exact integral of the bilinearly
     interpolated, zero-padded surface over each bin, divided by the bin area (0 for an
-    empty or non-finite bin). The
-    surface is a sum of separable hat functions, so each bin's integral is a weighted
-    sum of window pixels with weights (integral over the bin's rows) x (over its
-    columns). Differentiable w.r.t. the box coordinates too."""
+    empty or non-finite bin). The surface is a sum of separable hat functions, so each
+    bin's integral is a weighted sum of window pixels with weights (integral over the
+    bin's rows) x (over its columns). Differentiable w.r.t. the box coordinates too."""
     _check_inputs(input, rois, 5)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
@@ -605,13 +672,7 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
     def chunk(rois_: Tensor) -> Tensor:
         rows, wy = axis_weights(rois_, row0, rows_len, start[:, 1], bin_h, i, h)
         cols, wx = axis_weights(rois_, col0, cols_len, start[:, 0], bin_w, j, w)
-        index = planes.flat_index(rois_, rows.view(len(rois_), -1, 1, 1),
-                                  cols.view(len(rois_), 1, -1, 1)).squeeze(-1)
-        window = planes.table.index_select(0, index.reshape(-1)).view(*index.shape, channels)
-        # Rows first, then columns: never materialise the [ph, pw, rows, cols] weights.
-        k, rows_n, cols_n = index.shape
-        by_rows = torch.bmm(wy, window.view(k, rows_n, cols_n * channels))
-        total = torch.matmul(wx.unsqueeze(1), by_rows.view(k, pooled_h, cols_n, channels))
+        total = _window_pool(planes, rois_, rows, wy, cols, wx)
         a = area[rois_].view(-1, 1, 1, 1)
         keep = (a > 0) & torch.isfinite(a) & _chunk_view(planes.ok, rois_, 3)
         return torch.where(keep, total / torch.where(a > 0, a, torch.ones_like(a)),
