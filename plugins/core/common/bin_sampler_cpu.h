@@ -1,12 +1,15 @@
 // CPU engine of the bilinear ops: RoIs are split across threads; each sample's taps
-// are computed once per RoI (in bounded chunks) and reused by every channel.
+// are computed once per RoI (in bounded chunks) and reused by every channel. NCHW
+// maps that many samples read are first copied channels-last (channels_last.h).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "bin_sampler.h"
+#include "channels_last.h"
 #include "parallel.h"
 
 namespace roipool {
@@ -154,6 +157,47 @@ class RoiPooler {
   std::vector<float> acc_;
 };
 
+// RoIs in the order they are pooled (grouped by level, so consecutive RoIs read the
+// same map) and the bilinear samples each level takes over all RoIs and bins.
+struct RoiPlan {
+  std::vector<int64_t> order;
+  std::vector<double> samples;  // per level; double: K * bins * grid can pass 2^63
+};
+
+template <typename Geometry>
+RoiPlan plan_rois(const OpArgs& args, const Geometry& geometry, int64_t bins) {
+  const auto levels = static_cast<size_t>(args.num_features);
+  std::vector<int32_t> level(static_cast<size_t>(args.num_rois));
+  RoiPlan plan{{}, std::vector<double>(levels, 0.)};
+  std::vector<int64_t> first(levels + 1, 0);  // counting sort: stable, O(K)
+  for (int64_t k = 0; k < args.num_rois; ++k) {
+    float roi[6];
+    load_roi(args.rois, args.rois_dtype, k, geometry.rois_columns(), roi);
+    const SamplingFrame frame = geometry(roi);
+    level[k] = frame.level;
+    ++first[frame.level + 1];
+    if (roi_batch_index(roi[0], args.features[0].batch) >= 0) {
+      plan.samples[frame.level] += static_cast<double>(frame.grid_h) * frame.grid_w * bins;
+    }
+  }
+  for (size_t l = 0; l < levels; ++l) first[l + 1] += first[l];
+  plan.order.resize(level.size());
+  for (int64_t k = 0; k < args.num_rois; ++k) plan.order[first[level[k]]++] = k;
+  return plan;
+}
+
+// NCHW gathers miss the cache once a map outgrows it, while the channels-last path
+// reads each tap's channels contiguously (vectorised, ~3.5x faster per load) and the
+// blocked copy costs about two streaming touches per element. So copy a level when
+// its gathers (4 per sample and output channel) reach kCopyRatio x its elements:
+// below that the copy would cost more than the faster gathers save.
+constexpr double kCopyRatio = 2.;
+
+inline bool worth_channels_last(const FeatureMap& map, double samples, int64_t out_channels) {
+  const double elements = static_cast<double>(map.batch) * map.channels * map.height * map.width;
+  return map.layout == Layout::kNCHW && 4. * samples * out_channels >= kCopyRatio * elements;
+}
+
 }  // namespace detail
 
 // Runs a bilinear op on the CPU: `geometry` maps a RoI row to its SamplingFrame
@@ -161,15 +205,29 @@ class RoiPooler {
 template <typename Geometry>
 Status bilinear_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_threads,
                          const Geometry& geometry, const BinOptions& options) {
+  const int64_t bins = static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w;
+  const int64_t out_channels = args.features[0].channels / (options.position_sensitive ? bins : 1);
+  const detail::RoiPlan plan = detail::plan_rois(args, geometry, bins);
   dispatch_host_dtype(args.dtype, [&](auto tag) {
     using T = decltype(tag);
+    std::vector<FeatureMap> maps(args.features, args.features + args.num_features);
+    std::vector<ChannelsLastBuffer<T>> copies(maps.size());
+    for (size_t l = 0; l < maps.size(); ++l) {
+      if (!detail::worth_channels_last(maps[l], plan.samples[l], out_channels)) continue;
+      try {
+        maps[l] = copies[l].assign(maps[l], num_threads);
+      } catch (const std::bad_alloc&) {  // no room for the copy: gather from NCHW
+      }
+    }
+    OpArgs local = args;
+    local.features = maps.data();
     parallel_for(args.num_rois, num_threads, 1, [&](int64_t begin, int64_t end) {
       if (options.mode == PoolMode::kMax) {
-        detail::RoiPooler<true, T, Geometry> pooler(attrs, args, geometry, options);
-        for (int64_t k = begin; k < end; ++k) pooler.pool(k);
+        detail::RoiPooler<true, T, Geometry> pooler(attrs, local, geometry, options);
+        for (int64_t i = begin; i < end; ++i) pooler.pool(plan.order[i]);
       } else {
-        detail::RoiPooler<false, T, Geometry> pooler(attrs, args, geometry, options);
-        for (int64_t k = begin; k < end; ++k) pooler.pool(k);
+        detail::RoiPooler<false, T, Geometry> pooler(attrs, local, geometry, options);
+        for (int64_t i = begin; i < end; ++i) pooler.pool(plan.order[i]);
       }
     });
     return 0;
