@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -408,3 +409,42 @@ def test_cuda_matches_reference(case: OpCase, dtype: torch.dtype, rois_dtype: to
     for num_rois in (6, 0):
         feeds = case.make_inputs(num_rois, 12, 10, generator)
         check(case, session, feeds, dtype, rois_dtype)
+
+
+# ---- threading: the CPU kernels run on the session's intra-op pool ------------------------
+
+def session_with_threads(case: OpCase, intra_op_num_threads: int) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_num_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    model = make_model(case.op_type, case.input_specs(torch.float32, torch.float32),
+                       torch.float32, **case.attributes)
+    return create_session(model, session_options=options)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_intra_op_thread_count_does_not_change_results(case: OpCase,
+                                                       generator: torch.Generator) -> None:
+    feeds = case.make_inputs(37, 12, 10, generator)  # enough RoIs to split across threads
+    serial = run(session_with_threads(case, 1), feeds, torch.float32)
+    pooled = run(session_with_threads(case, 2), feeds, torch.float32)
+    assert torch.equal(serial, pooled)
+    assert serial.abs().sum() > 0
+
+
+def test_one_intra_op_thread_keeps_the_work_on_the_calling_thread(
+        generator: torch.Generator) -> None:
+    """With intra_op_num_threads = 1 ONNX Runtime has no pool, so every CPU second of a
+    run is spent on the calling thread; threads started by the op would add process CPU
+    time (finished threads included) that the calling thread's own clock does not see."""
+    case = OpCase("RoIAlign", "roi_align", {**ALIGN, "aligned": 1, "mode": "avg"},
+                  channels=128)
+    session = session_with_threads(case, 1)
+    feeds = {name: to_ort_value(t) for name, t in case.make_inputs(512, 48, 48, generator).items()}
+    session.run_with_ort_values(None, feeds)  # warm-up: first-run allocations
+    thread_start, process_start = time.thread_time(), time.process_time()
+    while time.process_time() - process_start < 0.3:
+        session.run_with_ort_values(None, feeds)
+    thread_cpu = time.thread_time() - thread_start
+    process_cpu = time.process_time() - process_start
+    assert thread_cpu >= 0.9 * process_cpu, (thread_cpu, process_cpu)

@@ -174,6 +174,37 @@ Status optional_input(OpKind op, const Ort::KernelContext& context, size_t index
   return Status::Ok();
 }
 
+// ---- threads -----------------------------------------------------------------------
+
+// OrtApi::KernelContext_ParallelFor exists in API tables of this version and later.
+constexpr uint32_t kParallelForApiVersion = 17;
+
+struct PoolTasks {
+  const OrtApi* api;
+  const OrtKernelContext* context;
+};
+
+// CpuExecutor::run on the session's intra-op thread pool (none with
+// intra_op_num_threads = 1: ONNX Runtime then runs every task on the calling thread).
+void run_on_ort_pool(void* pool, int64_t num_tasks, CpuTaskFn task, void* task_data) {
+  const auto* tasks = static_cast<const PoolTasks*>(pool);
+  struct Call {
+    CpuTaskFn task;
+    void* data;
+  } call{task, task_data};
+  OrtStatus* status = tasks->api->KernelContext_ParallelFor(
+      tasks->context,
+      [](void* c, size_t index) {
+        const auto* call = static_cast<const Call*>(c);
+        call->task(call->data, static_cast<int64_t>(index));
+      },
+      static_cast<size_t>(num_tasks), 0, &call);
+  // ONNX Runtime refuses only a null context, before running any task.
+  if (!succeeded(*tasks->api, status)) {
+    for (int64_t i = 0; i < num_tasks; ++i) task(task_data, i);
+  }
+}
+
 }  // namespace
 
 OrtStatusPtr to_ort_status(const OrtApi& api, const Status& status) {
@@ -188,14 +219,16 @@ OrtStatusPtr to_ort_status(const OrtApi& api, const Status& status) {
   return api.CreateStatus(ORT_FAIL, status.message().c_str());
 }
 
-OrtStatusPtr RoipoolKernel::Create(const OrtApi& api, const OrtKernelInfo* info, OpKind op,
-                                   Device device, void** kernel) noexcept {
+OrtStatusPtr RoipoolKernel::Create(const OrtApi& api, uint32_t api_version,
+                                   const OrtKernelInfo* info, OpKind op, Device device,
+                                   void** kernel) noexcept {
   try {
     OpAttrs attrs{};
     Status status = parse_attributes(api, info, op, &attrs);
     if (!status.ok()) return to_ort_status(api, status);
     // Owned by ONNX Runtime from here; CustomOpBase's KernelDestroy deletes it.
-    *kernel = std::make_unique<RoipoolKernel>(api, op, device, attrs).release();
+    const bool use_ort_pool = api_version >= kParallelForApiVersion;
+    *kernel = std::make_unique<RoipoolKernel>(api, op, device, attrs, use_ort_pool).release();
     return nullptr;
   } catch (const std::exception& e) {
     return api.CreateStatus(ORT_FAIL, e.what());
@@ -261,7 +294,13 @@ Status RoipoolKernel::Compute(OrtKernelContext* raw_context) const {
   if (device_ == Device::kCuda) {
     return forward_cuda(op_, attrs_, args, context.GetGPUComputeStream());
   }
-  return forward_cpu(op_, attrs_, args);
+  // Without ONNX Runtime's pool the session's intra-op budget is unknown; one thread
+  // never exceeds it (intra_op_num_threads = 1 is the common serving setting).
+  if (!use_ort_pool_) return forward_cpu(op_, attrs_, args, CpuOptions{1});
+  PoolTasks pool{&api_, raw_context};
+  CpuOptions options;
+  options.executor = CpuExecutor{run_on_ort_pool, &pool};
+  return forward_cpu(op_, attrs_, args, options);
 }
 
 }  // namespace roipool::ort

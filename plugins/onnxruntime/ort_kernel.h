@@ -23,12 +23,14 @@ struct Signature {
 
 class RoipoolKernel {
  public:
-  RoipoolKernel(const OrtApi& api, OpKind op, Device device, OpAttrs attrs)
-      : api_(api), op_(op), device_(device), attrs_(attrs) {}
+  RoipoolKernel(const OrtApi& api, OpKind op, Device device, OpAttrs attrs, bool use_ort_pool)
+      : api_(api), op_(op), device_(device), attrs_(attrs), use_ort_pool_(use_ort_pool) {}
 
   // Reads and validates the node's attributes; errors name the op and attribute.
-  static OrtStatusPtr Create(const OrtApi& api, const OrtKernelInfo* info, OpKind op, Device device,
-                             void** kernel) noexcept;
+  // `api_version` is the version of `api` (ONNX Runtime hands the custom op the table
+  // of the version it declared).
+  static OrtStatusPtr Create(const OrtApi& api, uint32_t api_version, const OrtKernelInfo* info,
+                             OpKind op, Device device, void** kernel) noexcept;
   // KernelComputeV2: every failure comes back as an OrtStatus, nothing throws out.
   OrtStatusPtr ComputeV2(OrtKernelContext* context) noexcept;
 
@@ -39,6 +41,7 @@ class RoipoolKernel {
   OpKind op_;
   Device device_;
   OpAttrs attrs_;
+  bool use_ort_pool_;  // CPU loops run on the session's intra-op pool
 };
 
 // An OrtStatus carrying a core Status (nullptr when ok).

@@ -68,7 +68,7 @@ class RoipoolCustomOp : public Ort::CustomOpBase<RoipoolCustomOp, RoipoolKernel,
   ONNXTensorElementDataType GetOutputType(size_t) const { return onnx_type(signature_.features); }
 
   OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const {
-    return RoipoolKernel::Create(api, info, op_, device_, kernel);
+    return RoipoolKernel::Create(api, version, info, op_, device_, kernel);
   }
 
  private:

@@ -32,6 +32,13 @@ const char* field_type_name(PluginFieldType type) {
   }
 }
 
+// The ONNX node attributes that name the plugin for TensorRT's parser. The parser passes
+// only the fields getFieldNames lists, so they never arrive from it; another writer may
+// pass them, and they carry no plugin parameter.
+bool is_lookup_key(const char* name) {
+  return std::strcmp(name, "plugin_namespace") == 0 || std::strcmp(name, "plugin_version") == 0;
+}
+
 // The attribute spec of `name` for `op`, or nullptr when `op` has no such attribute.
 const AttrSpec* find_spec(const std::vector<AttrSpec>& specs, const char* name) {
   for (const AttrSpec& spec : specs) {
@@ -86,6 +93,7 @@ Status attrs_from_fields(OpKind op, const nvinfer1::PluginFieldCollection* field
   for (int32_t i = 0; i < fields->nbFields; ++i) {
     const PluginField& field = fields->fields[i];
     if (field.name == nullptr) return field_error(op, "#" + std::to_string(i), "has a null name");
+    if (is_lookup_key(field.name)) continue;
     const AttrSpec* spec = find_spec(specs, field.name);
     if (spec == nullptr) return field_error(op, field.name, "is not a field of this plugin");
     AttrValue value;

@@ -1,6 +1,8 @@
 // TensorRT plugin fields <-> roipool::OpAttrs, with the encoding TensorRT's ONNX parser
-// uses: INT -> kINT32, FLOAT -> kFLOAT32, STRING -> kCHAR (length = string length, no
-// terminator guaranteed), INTS -> kINT32 array, FLOATS -> kFLOAT32 array.
+// uses (docs/tensorrt.md): INT -> kINT32, FLOAT -> kFLOAT32, STRING -> kCHAR (the bytes
+// and a NUL, the length counting it), INTS -> kINT32 array, FLOATS -> kFLOAT32 array.
+// A string field is read up to its length or its first NUL, so both the parser's form
+// and the unterminated one getFieldsToSerialize writes parse.
 #pragma once
 
 #include <string>

@@ -36,9 +36,11 @@ bool dims_equal(const nvinfer1::Dims& dims, std::initializer_list<int64_t> expec
   return true;
 }
 
-// DeformRoIPool's optional inputs after (input, rois): with both present they are
-// (offset, mask); TensorRT drops an absent optional input, so a lone third input is
-// told apart by its channel count (offset [K, 2, ph, pw], mask [K, 1, ph, pw]).
+// DeformRoIPool's optional inputs after (input, rois): with four inputs they are
+// (offset, mask). With three the third is the offset unless it is [K, 1, ph, pw]: that can
+// only be a mask (an offset is [K, 2, ph, pw]), as a network built directly with
+// addPluginV3 may pass for mask-only. (The ONNX parser keeps an absent input's position
+// instead; docs/tensorrt.md.)
 struct DeformInputs {
   int32_t offset = -1;
   int32_t mask = -1;

@@ -210,8 +210,9 @@ std::string render_float(double v) {
   return buffer;
 }
 
-// A field collection that owns its storage. Strings are stored without a terminator and
-// followed by junk, as TensorRT's parser may hand them over.
+// A field collection that owns its storage. text() stores a string as TensorRT's ONNX
+// parser does (loadFields/copyField in onnx/onnx-tensorrt onnxOpImporters.cpp): its bytes
+// and a NUL, the length counting the NUL.
 class FieldList {
  public:
   FieldList() = default;
@@ -232,8 +233,7 @@ class FieldList {
     return raw(name, values.data(), values.size() * 4, PluginFieldType::kFLOAT32, static_cast<int32_t>(values.size()));
   }
   FieldList& text(const char* name, const std::string& value) {
-    const std::string padded = value + "JUNK";
-    return raw(name, padded.data(), padded.size(), PluginFieldType::kCHAR, static_cast<int32_t>(value.size()));
+    return raw(name, value.c_str(), value.size() + 1, PluginFieldType::kCHAR, static_cast<int32_t>(value.size() + 1));
   }
   FieldList& node(const std::vector<NodeAttr>& attrs) {
     for (const NodeAttr& a : attrs) {
@@ -414,7 +414,6 @@ void check_malformed_fields(const std::string& op, IPluginCreatorV3One* creator)
     f.raw("pooled_h", &v, 8, PluginFieldType::kINT64, 1);
   });
   rejects_fields("unknown field foo", [](FieldList& f) { f.ints("foo", {1}); });
-  rejects_fields("plugin_namespace field", [](FieldList& f) { f.text("plugin_namespace", "roipool"); });
   rejects_fields("a null field name", [](FieldList& f) { f.ints(nullptr, {1}); });
   rejects_fields("null data", [](FieldList& f) { f.raw("pooled_h", nullptr, 0, PluginFieldType::kINT32, 1); });
   rejects_fields("a negative length", [&](FieldList& f) { f.raw("pooled_h", two, 4, PluginFieldType::kINT32, -1); });
@@ -462,14 +461,21 @@ void check_malformed_fields(const std::string& op, IPluginCreatorV3One* creator)
       rejects("serialized " + name + " truncated", &truncated, TensorRTPhase::kRUNTIME);
     }
   }
-  // A terminator inside a string field's length is accepted (some writers count it).
-  FieldList terminated;
-  terminated.node(exporter_nodes().at(op));
+  // A string whose length excludes the terminator, followed by junk, is read to its length
+  // (getFieldsToSerialize writes strings so).
   if (op == "RoIAlign") {
-    terminated.raw("mode", "avg", 4, PluginFieldType::kCHAR, 4);
-    PluginPtr p = create(creator, terminated.get());
-    CHECK(p && serialized(p.get()).at("mode") == "s:avg", op + ": NUL-terminated string field accepted");
+    FieldList unterminated;
+    unterminated.node(exporter_nodes().at(op));
+    unterminated.raw("mode", "avgJUNK", 7, PluginFieldType::kCHAR, 3);
+    PluginPtr p = create(creator, unterminated.get());
+    CHECK(p && serialized(p.get()).at("mode") == "s:avg", op + ": unterminated string field read to its length");
   }
+  // The parser's lookup keys are not parameters: accepted and ignored if a writer passes them.
+  FieldList keyed;
+  keyed.node(exporter_nodes().at(op)).text("plugin_namespace", "roipool").text("plugin_version", "1");
+  PluginPtr with_keys = create(creator, keyed.get());
+  CHECK(with_keys && serialized(with_keys.get()) == expected_values(exporter_nodes().at(op)),
+        op + ": plugin_namespace / plugin_version fields ignored");
 }
 
 // ---- build phase: shapes, types, formats ----------------------------------------------------

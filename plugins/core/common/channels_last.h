@@ -62,6 +62,7 @@ class ChannelsLastBuffer {
   // the same map in NHWC, pointing at the buffer (valid while the buffer lives).
   FeatureMap assign(const FeatureMap& map, int32_t num_threads) {
     const int64_t channels = map.channels, plane = map.height * map.width;
+    data_.clear();  // a larger map reallocates without moving the old contents
     data_.resize(static_cast<size_t>(map.batch * channels * plane));
     const T* src = static_cast<const T*>(map.data);
     const int64_t tiles = (plane + kTile - 1) / kTile;  // per image

@@ -1,5 +1,6 @@
 // forward_cpu / forward_cuda: validate once, skip K = 0, route to the op's kernel.
 #include "op_kernels.h"
+#include "parallel.h"
 #include "roipool/common.h"
 
 namespace roipool {
@@ -32,6 +33,7 @@ Status validate(OpKind op, const OpAttrs& attrs, const OpArgs& args) {
 Status forward_cpu(OpKind op, const OpAttrs& attrs, const OpArgs& args, const CpuOptions& options) {
   Status status = validate(op, attrs, args);
   if (!status.ok() || args.num_rois == 0) return status;
+  const ScopedCpuExecutor executor(options.executor);  // see ScopedCpuExecutor for why
   ROIPOOL_OP_CASES(cpu, attrs, args, options.num_threads)
 }
 

@@ -1,11 +1,14 @@
-// A minimal parallel-for for the CPU kernels: contiguous chunks of [0, n) on up to
-// `num_threads` std::threads (the calling thread takes the first chunk).
+// A minimal parallel-for for the CPU kernels: [0, n) in contiguous chunks, run either
+// on up to `num_threads` std::threads (the calling thread takes the first chunk) or,
+// while a ScopedCpuExecutor is active on the calling thread, by that executor.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <thread>
 #include <vector>
+
+#include "roipool/common.h"
 
 namespace roipool {
 
@@ -14,6 +17,30 @@ inline int32_t resolve_num_threads(int32_t requested) {
   const unsigned hw = std::thread::hardware_concurrency();
   return hw > 0 ? static_cast<int32_t>(hw) : 1;
 }
+
+namespace detail {
+// The executor of the forward_cpu call running on this thread (run == nullptr: none).
+inline thread_local CpuExecutor active_cpu_executor = {nullptr, nullptr};
+}  // namespace detail
+
+// Routes every parallel_for started on this thread to `executor` while in scope.
+// forward_cpu installs CpuOptions::executor this way rather than passing it down: the
+// kernels and their shared helpers take only an int32_t thread count, and a
+// thread-local reaches all of them without touching their signatures. Loops run inside
+// an executor's tasks (on its threads) do not see it; no kernel nests parallel_for.
+class ScopedCpuExecutor {
+ public:
+  explicit ScopedCpuExecutor(const CpuExecutor& executor)
+      : previous_(detail::active_cpu_executor) {
+    detail::active_cpu_executor = executor;
+  }
+  ~ScopedCpuExecutor() { detail::active_cpu_executor = previous_; }
+  ScopedCpuExecutor(const ScopedCpuExecutor&) = delete;
+  ScopedCpuExecutor& operator=(const ScopedCpuExecutor&) = delete;
+
+ private:
+  CpuExecutor previous_;
+};
 
 // fn(begin, end) is called on disjoint ranges covering [0, n). `min_grain` keeps tiny
 // workloads on one thread, where starting threads would cost more than it saves.
@@ -27,6 +54,18 @@ void parallel_for(int64_t n, int32_t num_threads, int64_t min_grain, Fn&& fn) {
     return;
   }
   const int64_t step = (n + chunks - 1) / chunks;
+  const CpuExecutor executor = detail::active_cpu_executor;
+  if (executor.run != nullptr) {
+    auto run_chunk = [&fn, step, n](int64_t index) {
+      const int64_t begin = index * step;
+      fn(begin, std::min(n, begin + step));
+    };
+    using Chunk = decltype(run_chunk);
+    executor.run(executor.user_data, (n + step - 1) / step,
+                 [](void* chunk, int64_t index) { (*static_cast<Chunk*>(chunk))(index); },
+                 &run_chunk);
+    return;
+  }
   std::vector<std::thread> workers;
   workers.reserve(static_cast<size_t>(chunks - 1));
   for (int64_t begin = step; begin < n; begin += step) {

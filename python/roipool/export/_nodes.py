@@ -78,7 +78,8 @@ def emit(builder: GraphBuilder, contract: OpContract, tensors: Sequence[Any],
     """
     form = standard_form(contract, attrs, opset) if standard_ops else None
     if form is None:
-        return builder.node(contract.op_type, list(tensors), dict(attrs), domain=DOMAIN)
+        return builder.node(contract.op_type, _without_trailing_absent(tensors), dict(attrs),
+                            domain=DOMAIN)
     input, rois = tensors
     if form.op_type == "MaxRoiPool":
         return builder.node("MaxRoiPool", [input, rois], form.attrs)
@@ -88,3 +89,15 @@ def emit(builder: GraphBuilder, contract: OpContract, tensors: Sequence[Any],
     flat_index = builder.node("Reshape", [first_column, builder.int64s([-1])], {})
     batch_index = builder.node("Cast", [flat_index], {"to": _INT64})
     return builder.node("RoiAlign", [input, boxes, batch_index], form.attrs)
+
+
+def _without_trailing_absent(tensors: Sequence[Any]) -> list[Any]:
+    """`tensors` less its trailing absent (None) inputs, which ONNX lets a node omit.
+
+    Written as empty names they would reach TensorRT's ONNX parser as null plugin inputs
+    (docs/tensorrt.md); omitted, an offset-only DeformRoIPool is a plain 3-input node.
+    """
+    inputs = list(tensors)
+    while inputs and inputs[-1] is None:
+        inputs.pop()
+    return inputs

@@ -162,8 +162,21 @@ Status validate_args(OpKind op, const OpAttrs& attrs, const OpArgs& args);
 
 // ---- execution (dispatch.cpp) -------------------------------------------------------
 
+// A caller-supplied parallel-for, e.g. ONNX Runtime's intra-op thread pool; plain
+// function pointers and user data, so it crosses C ABIs. `run` must call
+// task(task_data, i) exactly once for every i in [0, num_tasks), on any threads, and
+// return only when every call has returned.
+using CpuTaskFn = void (*)(void* task_data, int64_t index);
+struct CpuExecutor {
+  void (*run)(void* user_data, int64_t num_tasks, CpuTaskFn task, void* task_data);
+  void* user_data;
+};
+
 struct CpuOptions {
-  int32_t num_threads = 0;  // <= 0: std::thread::hardware_concurrency()
+  // Without an executor: threads the core starts (<= 0: hardware_concurrency). With
+  // one: the most tasks one parallel loop is split into (<= 0: the same default).
+  int32_t num_threads = 0;
+  CpuExecutor executor = {nullptr, nullptr};  // run == nullptr: the core's own threads
 };
 
 // Validate, then run the op's CPU kernel. K = 0 returns Ok without touching memory.
