@@ -216,7 +216,7 @@ Status bilinear_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_t
     std::vector<FeatureMap> maps(args.features, args.features + args.num_features);
     OpArgs local = args;
     local.features = maps.data();
-    ChannelsLastBuffer<T> copy;  // reused level after level: one allocation at most
+    ChannelsLastBuffer<T> copy;  // reused level after level (finest, largest first)
     for (int32_t l = 0; l < args.num_features; ++l) {
       const int64_t begin = plan.level_begin[l], count = plan.level_begin[l + 1] - begin;
       if (count == 0) continue;
