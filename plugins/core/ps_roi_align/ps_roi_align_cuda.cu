@@ -1,12 +1,13 @@
 // PSRoIAlign on CUDA (SPEC 3.4: aligned box, position-sensitive channels):
 // the shared bin sampler with this op's geometry.
 #include "bin_sampler_cuda.cuh"
+#include "bilinear_geometry.h"
 #include "op_kernels.h"
 
 namespace roipool {
 
 Status ps_roi_align_forward_cuda(const OpAttrs& attrs, const OpArgs& args, void* stream) {
-  const auto geometry = BoxGeometry::from_attrs(attrs, true, false);
+  const auto geometry = bilinear_geometry<OpKind::kPSRoIAlign>(attrs);
   const BinOptions options = bin_options(OpKind::kPSRoIAlign, attrs, args);
   return bilinear_pool_cuda(attrs, args, stream, geometry, options);
 }

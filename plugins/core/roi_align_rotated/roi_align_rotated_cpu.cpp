@@ -1,14 +1,14 @@
 // RoIAlignRotated on the CPU (SPEC 3.7, mmcv rules):
 // the shared bin sampler with this op's geometry.
 #include "bin_sampler_cpu.h"
+#include "bilinear_geometry.h"
 #include "op_kernels.h"
-#include "rotated_geometry.h"
 
 namespace roipool {
 
 Status roi_align_rotated_forward_cpu(const OpAttrs& attrs, const OpArgs& args,
                                      int32_t num_threads) {
-  const auto geometry = RotatedGeometry::from_attrs(attrs);
+  const auto geometry = bilinear_geometry<OpKind::kRoIAlignRotated>(attrs);
   const BinOptions options = bin_options(OpKind::kRoIAlignRotated, attrs, args);
   return bilinear_pool_cpu(attrs, args, num_threads, geometry, options);
 }
