@@ -52,7 +52,7 @@ find_package_handle_standard_args(TensorRT
   VERSION_VAR TensorRT_VERSION)
 
 if(TensorRT_FOUND AND NOT TARGET TensorRT::headers)
-  add_library(TensorRT::headers INTERFACE IMPORTED)
+  add_library(TensorRT::headers INTERFACE IMPORTED GLOBAL)
   set_target_properties(TensorRT::headers PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${TensorRT_INCLUDE_DIR}")
 endif()
