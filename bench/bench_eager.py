@@ -14,15 +14,11 @@ import argparse
 import json
 import platform
 import statistics
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-
+from common import wall_times  # also puts the repo's python/ on sys.path
 from roipool.ops import reference as R
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eager.json"
@@ -37,16 +33,6 @@ def random_boxes(num: int, height: int, width: int, scale: float, min_size: floa
     y1 = torch.minimum(xy[:, 1], xy[:, 3]) * height / scale
     y2 = torch.maximum(xy[:, 1], xy[:, 3]) * height / scale + min_size
     return torch.stack([torch.zeros(num), x1, y1, x2, y2], dim=1)
-
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def cases(args: argparse.Namespace) -> dict[str, Callable[[], object]]:
@@ -105,7 +91,7 @@ def main() -> None:
     for name, fn in cases(args).items():
         if args.only and args.only not in name:
             continue
-        times = timed(fn, args.repeat)
+        times = wall_times(fn, args.repeat)
         rows.append({"case": name, "median_s": statistics.median(times), "min_s": min(times),
                      "times_s": times})
         print(f"{name:42s} {statistics.median(times):9.3f} {min(times):8.3f}", flush=True)

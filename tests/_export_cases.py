@@ -3,13 +3,16 @@ inputs for any (B, H, W, K) and the float64 eager reference."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import onnx
 import torch
 from conftest import random_rois
-from roipool.export import CONTRACTS
+from roipool.export import CONTRACTS, export_onnx
 from roipool.export._contract import OpContract
 from roipool.ops import reference
 from torch import Tensor
@@ -111,3 +114,18 @@ CASES = (
     Case("prroi_pool", "prroi_pool", (3, 2, 0.5)),
 )
 CASE_BY_ID = {case.id: case for case in CASES}
+
+
+def export_case(case: Case, dynamo: bool, **options: Any) -> onnx.ModelProto:
+    """Export `case`'s module (B=2, C per case, 10x12 map, K=5) with the exporters'
+    warnings and logging silenced; `options` go to `export_onnx`."""
+    tensors = case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return export_onnx(case.module(), tuple(tensors), dynamo=dynamo,
+                               input_names=case.input_names, output_names=["output"],
+                               dynamic_axes=case.dynamic_axes(), **options)
+        finally:
+            logging.disable(logging.NOTSET)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import logging
 import warnings
 
 import onnx
 import pytest
 import torch
-from _export_cases import CASE_BY_ID, CASES, Case
+from _export_cases import CASE_BY_ID, CASES, Case, export_case
 from conftest import assert_spec_close
 from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, find_library
 from roipool.export import (
@@ -36,17 +35,7 @@ ONNX_ATTR_TYPES = {"int": onnx.AttributeProto.INT, "float": onnx.AttributeProto.
 def exported(case_id: str, dynamo: bool) -> onnx.ModelProto:
     """The case exported at B=2, H=10, W=12, K=5 with dynamic B/H/W/K (cached: the
     dynamo exporter takes seconds per model)."""
-    case = next(c for c in CASES if c.id == case_id)
-    tensors = case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)
-        try:
-            return export_onnx(case.module(), tuple(tensors), dynamo=dynamo,
-                               input_names=case.input_names, output_names=["output"],
-                               dynamic_axes=case.dynamic_axes())
-        finally:
-            logging.disable(logging.NOTSET)
+    return export_case(CASE_BY_ID[case_id], dynamo)
 
 
 def run_ort(model: onnx.ModelProto, case: Case, tensors: list[torch.Tensor]) -> torch.Tensor:

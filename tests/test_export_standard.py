@@ -3,16 +3,13 @@ onnxruntime's built-in kernels (no roipool library); max mode never becomes RoiA
 
 from __future__ import annotations
 
-import logging
-import warnings
-
 import onnx
 import onnxruntime
 import pytest
 import torch
-from _export_cases import Case
+from _export_cases import Case, export_case
 from conftest import assert_spec_close
-from roipool.export import DOMAIN, export_onnx
+from roipool.export import DOMAIN
 
 EXPORTERS = [pytest.param(True, id="dynamo"), pytest.param(False, id="torchscript")]
 ALIGN_AVG = [Case("aligned", "roi_align", (3, 2, 0.5, 2, True, "avg")),
@@ -21,17 +18,7 @@ ROI_POOL = Case("roi_pool", "roi_pool", (3, 2, 0.5))
 
 
 def export(case: Case, dynamo: bool, opset: int = 18) -> onnx.ModelProto:
-    tensors = case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)
-        try:
-            return export_onnx(case.module(), tuple(tensors), dynamo=dynamo,
-                               input_names=case.input_names, output_names=["output"],
-                               dynamic_axes=case.dynamic_axes(), standard_ops=True,
-                               opset=opset)
-        finally:
-            logging.disable(logging.NOTSET)
+    return export_case(case, dynamo, standard_ops=True, opset=opset)
 
 
 def run_builtin(model: onnx.ModelProto, case: Case, tensors: list[torch.Tensor]) -> torch.Tensor:
