@@ -18,6 +18,8 @@ directory on success. Re-running with a complete DEST does nothing.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -38,14 +40,29 @@ def _verify(path: Path, sha256: str) -> None:
         sys.exit(f"fetch_headers: checksum mismatch for {path.name}: {digest} != {sha256}")
 
 
+def _run_pip(args: list[str]) -> None:
+    """Run pip for this interpreter, else the first pip on PATH. Inside pip's isolated
+    build environment (``pip install .``) the build interpreter cannot import pip, and
+    the overlay PYTHONPATH that hides site-packages must not reach the outer pip."""
+    if importlib.util.find_spec("pip") is not None:
+        subprocess.run([sys.executable, "-m", "pip", *args], check=True)
+        return
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONNOUSERSITE")}
+    for name in ("pip3", "pip"):
+        found = shutil.which(name)
+        if found:
+            subprocess.run([found, *args], check=True, env=env)
+            return
+    sys.exit("fetch_headers: no pip found to download the TensorRT headers")
+
+
 def fetch_tensorrt(dest: Path) -> Path:
     include = dest / "include"
     if (include / "NvInfer.h").is_file():
         return include
     spec, wheel_name, sha256 = TENSORRT_WHEEL
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                        "--only-binary=:all:", spec, "-d", tmp], check=True)
+        _run_pip(["download", "--quiet", "--no-deps", "--only-binary=:all:", spec, "-d", tmp])
         wheel = Path(tmp) / wheel_name
         _verify(wheel, sha256)
         prefix = "kernel_lens/include/tensorrt/"
@@ -91,6 +108,7 @@ def fetch_onnxruntime(dest: Path) -> Path:
         _verify(deb, sha256)
         if dest.exists():
             shutil.rmtree(dest)
+        dest.mkdir(parents=True)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
     return include
 
