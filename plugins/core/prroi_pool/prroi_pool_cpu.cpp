@@ -68,17 +68,25 @@ class PrPooler {
   }
 
  private:
+  struct BinWindow {
+    PixelRange rows, cols;
+    const float* wy;  // weights of rows.begin .. rows.end
+    const float* wx;
+  };
+
+  BinWindow bin_window(int64_t bin) const {
+    const auto i = static_cast<int32_t>(bin / attrs_.pooled_w);
+    const auto j = static_cast<int32_t>(bin % attrs_.pooled_w);
+    return {rows_.windows[i], cols_.windows[j], rows_.weights_of(i), cols_.weights_of(j)};
+  }
+
   // NCHW: one plane at a time, output rows written in order.
   void pool_planes(const T* image, T* out) const {
     const int64_t plane = map_.height * map_.width;
     for (int64_t c = 0; c < map_.channels; ++c) {
       const T* data = image + c * plane;
       for (int64_t bin = 0; bin < bins_; ++bin) {
-        const auto i = static_cast<int32_t>(bin / attrs_.pooled_w);
-        const auto j = static_cast<int32_t>(bin % attrs_.pooled_w);
-        const PixelRange rows = rows_.windows[i], cols = cols_.windows[j];
-        const float* wy = rows_.weights_of(i);
-        const float* wx = cols_.weights_of(j);
+        const auto [rows, cols, wy, wx] = bin_window(bin);
         float sum = 0.f;
         for (int32_t h = rows.begin; h < rows.end; ++h) {
           const T* row = data + h * map_.width + cols.begin;
@@ -92,11 +100,7 @@ class PrPooler {
   // NHWC: channels innermost, so every pixel's channels are read contiguously.
   void pool_pixels(const T* image, T* out) {
     for (int64_t bin = 0; bin < bins_; ++bin) {
-      const auto i = static_cast<int32_t>(bin / attrs_.pooled_w);
-      const auto j = static_cast<int32_t>(bin % attrs_.pooled_w);
-      const PixelRange rows = rows_.windows[i], cols = cols_.windows[j];
-      const float* wy = rows_.weights_of(i);
-      const float* wx = cols_.weights_of(j);
+      const auto [rows, cols, wy, wx] = bin_window(bin);
       std::fill(acc_.begin(), acc_.end(), 0.f);
       for (int32_t h = rows.begin; h < rows.end; ++h) {
         for (int32_t w = cols.begin; w < cols.end; ++w) {

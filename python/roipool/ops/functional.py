@@ -9,7 +9,7 @@ and is skipped while tracing, exporting, compiling or on fake/meta tensors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -125,26 +125,28 @@ def roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
               spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False,
               mode: str = "avg") -> Tensor:
     """RoIAlign (torchvision.ops.roi_align; ``mode="max"`` as mmcv) -> [K, C, ph, pw]."""
-    _check_feature(input)
-    ph, pw = _pair(output_size)
-    _check_sampling_ratio(sampling_ratio)
-    _check_mode(mode)
-    rois = _rois(boxes, input, 5)
-    return _library.roi_align(input, rois, ph, pw, float(spatial_scale), sampling_ratio,
-                              bool(aligned), mode)
+    return _sampled_box_op(_library.roi_align, input, boxes, output_size, spatial_scale,
+                           sampling_ratio, aligned, mode)
 
 
 def roi_warp(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False,
              mode: str = "avg") -> Tensor:
     """RoIWarp (SPEC 3.3): RoIAlign on the box rounded to feature-map pixels."""
+    return _sampled_box_op(_library.roi_warp, input, boxes, output_size, spatial_scale,
+                           sampling_ratio, aligned, mode)
+
+
+def _sampled_box_op(op: Callable[..., Tensor], input: Tensor, boxes: BoxesLike,
+                    output_size: OutputSize, spatial_scale: float, sampling_ratio: int,
+                    aligned: bool, mode: str) -> Tensor:
+    """Shared checks and call of the ops with RoIAlign's arguments (roi_align, roi_warp)."""
     _check_feature(input)
     ph, pw = _pair(output_size)
     _check_sampling_ratio(sampling_ratio)
     _check_mode(mode)
     rois = _rois(boxes, input, 5)
-    return _library.roi_warp(input, rois, ph, pw, float(spatial_scale), sampling_ratio,
-                             bool(aligned), mode)
+    return op(input, rois, ph, pw, float(spatial_scale), sampling_ratio, bool(aligned), mode)
 
 
 def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
