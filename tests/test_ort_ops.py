@@ -255,11 +255,20 @@ def test_bad_rois_give_zeros(generator: torch.Generator) -> None:
     assert output[0].abs().sum() > 0
 
 
-def test_foreign_attributes_are_ignored(generator: torch.Generator) -> None:
+def test_tensorrt_lookup_attributes_are_accepted(generator: torch.Generator) -> None:
     case = CASE_BY_ID["RoIAlign-avg"]
     session = case.session(torch.float32, torch.float32, plugin_namespace="elsewhere",
-                           producer_note="kept by exporters")
+                           plugin_version="1")
     check(case, session, case.make_inputs(3, 8, 8, generator), torch.float32, torch.float32)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("output_height", 3), ("pooled_height", 3), ("spatial_scal", 0.5), ("modee", "max"),
+    ("pooled_hh", 2.5), ("spatial_scales", [0.5]), ("featmap_strides", [4.0]),
+])
+def test_unknown_attribute_is_named(name: str, value: Any) -> None:
+    with raises_ort(rf"RoIAlign: attribute '{name}' is not an attribute of this op"):
+        CASE_BY_ID["RoIAlign-avg"].session(torch.float32, torch.float32, **{name: value})
 
 
 def test_one_entry_lists_and_scalar_lists_are_accepted(generator: torch.Generator) -> None:

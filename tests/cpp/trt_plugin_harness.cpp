@@ -414,6 +414,10 @@ void check_malformed_fields(const std::string& op, IPluginCreatorV3One* creator)
     f.raw("pooled_h", &v, 8, PluginFieldType::kINT64, 1);
   });
   rejects_fields("unknown field foo", [](FieldList& f) { f.ints("foo", {1}); });
+  // Other toolkits' spellings and typos (SPEC section 6): errors, never silently ignored.
+  rejects_fields("unknown field output_height", [](FieldList& f) { f.ints("output_height", {3}); });
+  rejects_fields("unknown field pooled_height", [](FieldList& f) { f.ints("pooled_height", {3}); });
+  rejects_fields("unknown field spatial_scal", [](FieldList& f) { f.floats("spatial_scal", {0.5f}); });
   rejects_fields("a null field name", [](FieldList& f) { f.ints(nullptr, {1}); });
   rejects_fields("null data", [](FieldList& f) { f.raw("pooled_h", nullptr, 0, PluginFieldType::kINT32, 1); });
   rejects_fields("a negative length", [&](FieldList& f) { f.raw("pooled_h", two, 4, PluginFieldType::kINT32, -1); });
