@@ -145,6 +145,9 @@ void add_typos(std::string_view name, std::vector<std::string>* out) {
 std::vector<std::string> suspect_names(const std::vector<std::string>& own) {
   std::vector<std::string> names(std::begin(kForeignNames), std::end(kForeignNames));
   for (const AttrSpec& spec : roipool_attribute_names()) names.emplace_back(spec.name);
+  for (const OpAlias& alias : op_aliases()) {
+    for (const AliasAttr& spec : alias.attributes) names.emplace_back(spec.name);
+  }
   for (const std::string& name : own) add_typos(name, &names);
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
@@ -174,18 +177,34 @@ Status check_unknown_attributes(const OrtApi& api, const OrtKernelInfo* info, co
 }
 
 Status parse_attributes(const OrtApi& api, const OrtKernelInfo* info, OpKind op, OpAttrs* attrs) {
-  *attrs = default_attrs(op);
-  for (const AttrSpec& spec : roipool_attribute_names()) {
-    std::optional<AttrValue> value = read_attribute(api, info, spec);
-    if (!value) continue;  // absent: the core's default
-    Status status = set_attribute(op, spec.name, *value, attrs);
-    if (!status.ok()) return status;
-  }
   std::vector<std::string> own;
   for (const AttrSpec& spec : op_attributes(op)) own.emplace_back(spec.name);
   Status status = check_unknown_attributes(api, info, op_name(op), own);
   if (!status.ok()) return status;
+  *attrs = default_attrs(op);
+  for (const AttrSpec& spec : roipool_attribute_names()) {
+    std::optional<AttrValue> value = read_attribute(api, info, spec);
+    if (!value) continue;  // absent: the core's default
+    status = set_attribute(op, spec.name, *value, attrs);
+    if (!status.ok()) return status;
+  }
   return validate_attrs(op, *attrs);
+}
+
+// An alias node: its own attribute names, types and defaults (roipool/aliases.h).
+Status parse_alias_attributes(const OrtApi& api, const OrtKernelInfo* info, const OpAlias& alias,
+                              OpAttrs* attrs) {
+  std::vector<std::string> own;
+  for (const AliasAttr& spec : alias.attributes) own.emplace_back(spec.name);
+  Status status = check_unknown_attributes(api, info, alias.name, own);
+  if (!status.ok()) return status;
+  std::vector<NamedValue> values;
+  for (const AliasAttr& spec : alias.attributes) {
+    if (auto value = read_attribute(api, info, AttrSpec{spec.name, spec.type})) {
+      values.push_back({spec.name, std::move(*value)});
+    }
+  }
+  return alias_attrs(alias, values, attrs);
 }
 
 // ---- tensors -----------------------------------------------------------------------
@@ -301,11 +320,12 @@ OrtStatusPtr to_ort_status(const OrtApi& api, const Status& status) {
 }
 
 OrtStatusPtr RoipoolKernel::Create(const OrtApi& api, uint32_t api_version,
-                                   const OrtKernelInfo* info, OpKind op, Device device,
-                                   void** kernel) noexcept {
+                                   const OrtKernelInfo* info, OpKind op, const OpAlias* alias,
+                                   Device device, void** kernel) noexcept {
   try {
     OpAttrs attrs{};
-    Status status = parse_attributes(api, info, op, &attrs);
+    Status status = alias ? parse_alias_attributes(api, info, *alias, &attrs)
+                          : parse_attributes(api, info, op, &attrs);
     if (!status.ok()) return to_ort_status(api, status);
     // Owned by ONNX Runtime from here; CustomOpBase's KernelDestroy deletes it.
     const bool use_ort_pool = api_version >= kParallelForApiVersion;

@@ -50,6 +50,7 @@ class _OpAttrs(ctypes.Structure):
         ("canonical_scale", ctypes.c_float),
         ("canonical_level", ctypes.c_int32),
         ("roi_scale_factor", ctypes.c_float),
+        ("legacy_roi_rescale", ctypes.c_int32),
     ]
 
 
