@@ -39,7 +39,8 @@ def alias_model(op_type: str, domain: str, inputs: Sequence[tuple[str, list[Any]
     node = helper.make_node(op_type, [name for name, _ in inputs], ["output"], name="roi",
                             domain=domain, **attributes)
     graph = helper.make_graph(
-        [node], op_type, [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [node], op_type,
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)])
     return helper.make_model(graph, ir_version=13, opset_imports=[
         helper.make_opsetid("", 17), helper.make_opsetid(domain, 1)])
@@ -251,7 +252,8 @@ def test_mmcv_prroi_pool(image: torch.Tensor, generator: torch.Generator) -> Non
      r"MMCVRoIAlignRotated: attribute 'spatial_scale' is required"),
     ("MMCVDeformRoIPool", "mmcv", dict(pooled_height=3, pooled_width=2, sampling_ratio=2),
      r"MMCVDeformRoIPool: attribute 'sampling_ratio' must be one float"),
-    ("PrRoIPool", "mmcv", dict(pooled_width=2), r"PrRoIPool: attribute 'pooled_height' is required"),
+    ("PrRoIPool", "mmcv", dict(pooled_width=2),
+     r"PrRoIPool: attribute 'pooled_height' is required"),
 ])
 def test_bad_alias_node_is_named(op_type: str, domain: str, attributes: dict[str, Any],
                                  match: str) -> None:
@@ -269,8 +271,9 @@ def test_bad_alias_node_is_named(op_type: str, domain: str, attributes: dict[str
 def test_bad_multi_level_node_is_named(attributes: dict[str, Any], match: str) -> None:
     inputs = [("rois", ["K", 5]), ("f0", [B, C, 16, 20]), ("f1", [B, C, 8, 10])]
     with pytest.raises(ORT_ERRORS, match="MMCVMultiLevelRoiAlign: " + match):
-        create_session(alias_model("MMCVMultiLevelRoiAlign", "mmdeploy", inputs,
-                                   **{"featmap_strides": STRIDES, **attributes}).SerializeToString())
+        model = alias_model("MMCVMultiLevelRoiAlign", "mmdeploy", inputs,
+                            **{"featmap_strides": STRIDES, **attributes})
+        create_session(model.SerializeToString())
 
 
 def test_output_shape_is_inferred_from_the_alias_attributes() -> None:
@@ -358,7 +361,8 @@ def test_converter_refuses_what_roipool_cannot_express(attributes: dict[str, Any
     inputs = [("rois", ["K", 5]), ("f0", [B, C, 16, 20]), ("f1", [B, C, 8, 10])]
     model = alias_model("MMCVMultiLevelRoiAlign", "mmdeploy", inputs, featmap_strides=STRIDES,
                         **attributes)
-    with pytest.raises(ValueError, match=rf"node 'roi' \(mmdeploy::MMCVMultiLevelRoiAlign\).*{match}"):
+    node = r"node 'roi' \(mmdeploy::MMCVMultiLevelRoiAlign\)"
+    with pytest.raises(ValueError, match=rf"{node}.*{match}"):
         convert_mmdeploy(model)
 
 
