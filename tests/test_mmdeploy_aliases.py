@@ -69,6 +69,7 @@ IMAGE_INPUTS = [("input", [B, C, H, W]), ("rois", ["K", 5])]
 
 # ---- MMCVRoiAlign (mmdeploy's TensorRT plugin; mmcv:: domain) --------------------------------
 
+@pytest.mark.parametrize("domain", ["mmcv", "mmdeploy"])
 @pytest.mark.parametrize("attributes,expected", [
     # As mmdeploy's roi_align symbolic writes it for TensorRT: every attribute.
     (dict(output_height=3, output_width=2, spatial_scale=0.5, sampling_ratio=2, mode="max",
@@ -78,10 +79,10 @@ IMAGE_INPUTS = [("input", [B, C, H, W]), ("rois", ["K", 5])]
     (dict(mode="avg"), dict(output_size=(7, 7), spatial_scale=1.0, sampling_ratio=0,
                             aligned=True, mode="avg")),
 ])
-def test_mmcv_roi_align(image: torch.Tensor, generator: torch.Generator,
+def test_mmcv_roi_align(domain: str, image: torch.Tensor, generator: torch.Generator,
                         attributes: dict[str, Any], expected: dict[str, Any]) -> None:
     rois = random_rois(9, B, H, W, generator=generator, spatial_scale=0.5, min_size=2.0)
-    actual = run(alias_model("MMCVRoiAlign", "mmcv", IMAGE_INPUTS, **attributes),
+    actual = run(alias_model("MMCVRoiAlign", domain, IMAGE_INPUTS, **attributes),
                  {"input": image, "rois": rois})
     reference = ops.roi_align(image.double(), rois.double(), **expected)
     assert_spec_close(actual, reference, torch.float32, image)
@@ -119,6 +120,7 @@ def mmdeploy_multi_level(features: list[torch.Tensor], rois: torch.Tensor, out: 
     return output
 
 
+@pytest.mark.parametrize("domain", ["mmdeploy", "mmcv"])
 @pytest.mark.parametrize("attributes,expected", [
     # As mmdeploy's SingleRoIExtractor rewrite writes it (output_size (2, 3): the rewrite
     # puts output_size[1] in output_height, output_size[0] in output_width).
@@ -137,11 +139,11 @@ def mmdeploy_multi_level(features: list[torch.Tensor], rois: torch.Tensor, out: 
           aligned=False)),
 ])
 def test_mmdeploy_multi_level_roi_align(generator: torch.Generator, attributes: dict[str, Any],
-                                        expected: dict[str, Any]) -> None:
+                                        expected: dict[str, Any], domain: str) -> None:
     features = level_features(generator)
     rois = random_rois(40, B, 64, 80, generator=generator, min_size=4.0)
     inputs = [("rois", ["K", 5]), ("f0", [B, C, 16, 20]), ("f1", [B, C, 8, 10])]
-    actual = run(alias_model("MMCVMultiLevelRoiAlign", "mmdeploy", inputs, **attributes),
+    actual = run(alias_model("MMCVMultiLevelRoiAlign", domain, inputs, **attributes),
                  {"rois": rois, "f0": features[0], "f1": features[1]})
     reference = mmdeploy_multi_level(features, rois, **expected)
     assert reference.abs().sum() > 0

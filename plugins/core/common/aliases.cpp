@@ -46,7 +46,8 @@ const std::optional<AttrValue> kRequired = std::nullopt;
 
 std::vector<OpAlias> build_table() {
   return {
-      {"MMCVRoiAlign", {"mmcv"}, "", "1", OpKind::kRoIAlign, 2,
+      // mmdeploy 0.1 - 0.4 wrote domain mmdeploy (its #262), later releases mmcv.
+      {"MMCVRoiAlign", {"mmcv", "mmdeploy"}, "", "1", OpKind::kRoIAlign, 2,
        {{"output_height", kInt, C::kRename, "pooled_h", int_value(7)},
         {"output_width", kInt, C::kRename, "pooled_w", int_value(7)},
         {"spatial_scale", kFloat, C::kRename, "spatial_scale", float_value(1.f)},
@@ -55,7 +56,8 @@ std::vector<OpAlias> build_table() {
         {"mode", kString, C::kRename, "mode", kRequired},
         {"aligned", kInt, C::kRename, "aligned", int_value(1)}},
        {}},
-      {"MMCVMultiLevelRoiAlign", {"mmdeploy"}, "", "1", OpKind::kMultiScaleRoIAlign,
+      // Domain mmcv before mmdeploy #262, mmdeploy since.
+      {"MMCVMultiLevelRoiAlign", {"mmdeploy", "mmcv"}, "", "1", OpKind::kMultiScaleRoIAlign,
        1 + kMaxLevels,
        {{"output_height", kInt, C::kRename, "pooled_h", int_value(7)},
         {"output_width", kInt, C::kRename, "pooled_w", int_value(7)},
