@@ -256,6 +256,8 @@ def test_mmcv_prroi_pool(image: torch.Tensor, generator: torch.Generator) -> Non
      r"MMCVDeformRoIPool: attribute 'sampling_ratio' must be one float"),
     ("PrRoIPool", "mmcv", dict(pooled_width=2),
      r"PrRoIPool: attribute 'pooled_height' is required"),
+    ("PrRoIPool", "mmcv", dict(pooled_height=0, pooled_width=2),
+     r"PrRoIPool: attribute 'pooled_height' must be in \[1, 65535\], got 0"),
 ])
 def test_bad_alias_node_is_named(op_type: str, domain: str, attributes: dict[str, Any],
                                  match: str) -> None:

@@ -165,10 +165,17 @@ Status convert(const OpAlias& alias, const AliasAttr& spec, const AttrValue& val
   return alias_error(alias, spec, "has an unknown conversion");
 }
 
+// The op whose set_attribute parses `spec`'s target. MultiScaleRoIAlign has no mode
+// attribute of its own, but mmdeploy's plugin pools max or avg: the shared OpAttrs field
+// is parsed by RoIAlign's rule.
+OpKind target_parser(const OpAlias& alias, const AliasAttr& spec) {
+  const bool borrowed_mode = alias.op == OpKind::kMultiScaleRoIAlign && std::string_view(spec.target) == "mode";
+  return borrowed_mode ? OpKind::kRoIAlign : alias.op;
+}
+
 // The core's message about `target`, reworded to name the alias and its attribute.
 Status reword(const OpAlias& alias, const AliasAttr& spec, const Status& status) {
-  const bool borrowed_mode = alias.op == OpKind::kMultiScaleRoIAlign && std::string_view(spec.target) == "mode";
-  const std::string prefix = std::string(op_name(borrowed_mode ? OpKind::kRoIAlign : alias.op)) + ": attribute '" + spec.target + "' ";
+  const std::string prefix = std::string(op_name(target_parser(alias, spec))) + ": attribute '" + spec.target + "' ";
   const std::string& message = status.message();
   if (message.compare(0, prefix.size(), prefix) != 0) {
     return Status::InvalidArgument(std::string(alias.name) + " (attribute '" + spec.name + "'): " + message);
@@ -229,11 +236,9 @@ Status alias_attrs(const OpAlias& alias, const std::vector<NamedValue>& values, 
     AttrValue target;
     bool legacy = false;
     Status status = convert(alias, spec, *value, &target, &legacy);
-    // MultiScaleRoIAlign has no mode attribute of its own, but mmdeploy's plugin pools
-    // max or avg: the shared OpAttrs field is parsed by RoIAlign's rule.
-    const bool borrowed_mode = alias.op == OpKind::kMultiScaleRoIAlign && std::string_view(spec.target) == "mode";
-    if (status.ok()) status = set_attribute(borrowed_mode ? OpKind::kRoIAlign : alias.op, spec.target, target, &parsed);
-    if (!status.ok()) return status.message().rfind(alias.name, 0) == 0 ? status : reword(alias, spec, status);
+    if (!status.ok()) return status;
+    status = set_attribute(target_parser(alias, spec), spec.target, target, &parsed);
+    if (!status.ok()) return reword(alias, spec, status);
     if (spec.conversion == C::kLegacyRescale) parsed.legacy_roi_rescale = legacy ? 1 : 0;
     filled.push_back({spec.name, *value});
   }
