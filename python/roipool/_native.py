@@ -16,13 +16,13 @@ import ctypes
 import functools
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from roipool._libs import CORE_LIBRARY, find_library
+from roipool._schema import TYPE_NAMES, Alias
 
-__all__ = ["Alias", "AliasAttribute", "alias_attrs", "aliases", "available", "forward"]
+__all__ = ["alias_attrs", "available", "forward"]
 
 _MAX_LEVELS = 8
 _ERROR_SIZE = 1024
@@ -299,70 +299,7 @@ def forward(
     return output
 
 
-# ---- aliases: other toolkits' ops (docs/mmdeploy.md), read from the core's table ----------
-
-_TYPE_NAMES = ("int", "float", "string", "ints", "floats")
-
-
-@dataclass(frozen=True)
-class AliasAttribute:
-    """One attribute of an alias: its name, ONNX type and whether it has a default."""
-
-    name: str
-    type: str
-    required: bool
-
-
-@dataclass(frozen=True)
-class Alias:
-    """An op of another toolkit that roipool's libraries serve (``roipool/aliases.h``)."""
-
-    index: int
-    name: str
-    domains: tuple[str, ...]
-    plugin_namespace: str
-    plugin_version: str
-    #: The roipool op (snake name) it runs.
-    op: str
-    max_inputs: int
-    attributes: tuple[AliasAttribute, ...]
-
-
-@functools.cache
-def aliases() -> tuple[Alias, ...]:
-    """Every alias of the core's table, in table order."""
-    lib = _require_library()
-    text, i32 = ctypes.c_char_p, ctypes.c_int32
-    lib.roipool_alias_count.restype = i32
-    lib.roipool_alias_info.argtypes = [i32, *[ctypes.POINTER(text)] * 4, ctypes.POINTER(i32),
-                                       ctypes.POINTER(i32)]
-    lib.roipool_alias_info.restype = i32
-    lib.roipool_alias_attribute.argtypes = [i32, i32, ctypes.POINTER(text), ctypes.POINTER(i32),
-                                            ctypes.POINTER(i32)]
-    lib.roipool_alias_attribute.restype = i32
-    ops = {_op_index(name): name for name in _SNAKE_NAMES}
-    table = []
-    for index in range(lib.roipool_alias_count()):
-        name, domains, namespace, version = text(), text(), text(), text()
-        op, max_inputs = i32(), i32()
-        lib.roipool_alias_info(index, ctypes.byref(name), ctypes.byref(domains),
-                               ctypes.byref(namespace), ctypes.byref(version), ctypes.byref(op),
-                               ctypes.byref(max_inputs))
-        attributes = []
-        attr_name, kind, has_default = text(), i32(), i32()
-        while lib.roipool_alias_attribute(index, len(attributes), ctypes.byref(attr_name),
-                                          ctypes.byref(kind), ctypes.byref(has_default)) == _OK:
-            attributes.append(AliasAttribute(attr_name.value.decode(), _TYPE_NAMES[kind.value],
-                                             not has_default.value))
-        table.append(Alias(index, name.value.decode(), tuple(domains.value.decode().split(",")),
-                           namespace.value.decode(), version.value.decode(), ops[op.value],
-                           max_inputs.value, tuple(attributes)))
-    return tuple(table)
-
-
-_SNAKE_NAMES = ("roi_pool", "roi_align", "roi_warp", "ps_roi_pool", "ps_roi_align",
-                "deform_roi_pool", "multi_scale_roi_align", "roi_align_rotated", "prroi_pool")
-
+# ---- aliases: other toolkits' ops (docs/mmdeploy.md) ---------------------------------------
 
 def alias_attrs(alias: Alias, values: Mapping[str, tuple[str, object]]) -> _OpAttrs:
     """The core's parse of one alias node's attributes, ``name -> (ONNX type, value)``.
@@ -388,7 +325,7 @@ def alias_attrs(alias: Alias, values: Mapping[str, tuple[str, object]]) -> _OpAt
     texts = (ctypes.c_char_p * count)()
     for i, (name, (kind, value)) in enumerate(values.items()):
         names[i] = name.encode()
-        types[i] = _TYPE_NAMES.index(kind)
+        types[i] = TYPE_NAMES.index(kind)
         if kind == "string":
             texts[i] = str(value).encode()
             continue

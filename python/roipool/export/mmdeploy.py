@@ -3,7 +3,7 @@
 roipool's ONNX Runtime and TensorRT libraries serve mmdeploy's and mmcv's ops under their
 own names (docs/mmdeploy.md), so a converted model is only for users who prefer roipool's
 names and ``plugin_namespace``. The attribute mapping is the core's alias table, read
-through the C ABI (:func:`roipool._native.aliases`): nothing here restates it. A node
+through the C ABI (:func:`roipool._schema.aliases`): nothing here restates it. A node
 whose meaning roipool's own op cannot express (mmdeploy's legacy ``roi_scale_factor``
 rule with a factor other than 1, ``MMCVMultiLevelRoiAlign`` max pooling) is an error
 naming the node; such graphs run as they are.
@@ -15,16 +15,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from roipool import _native
+from roipool import _native, _schema
 from roipool.export._contract import CONTRACTS, DOMAIN, OPSET_VERSION, PLUGIN_NAMESPACE
 
 if TYPE_CHECKING:
     import onnx
 
 __all__ = ["ConvertedNode", "convert_mmdeploy", "find_alias"]
-
-_LOOKUP_KEYS = ("plugin_namespace", "plugin_version")
-
 
 @dataclass(frozen=True)
 class ConvertedNode:
@@ -35,9 +32,9 @@ class ConvertedNode:
     target: str
 
 
-def find_alias(domain: str, op_type: str) -> _native.Alias | None:
+def find_alias(domain: str, op_type: str) -> _schema.Alias | None:
     """The alias served under ``domain::op_type``, or None."""
-    for alias in _native.aliases():
+    for alias in _schema.aliases():
         if alias.name == op_type and domain in alias.domains:
             return alias
     return None
@@ -90,7 +87,7 @@ def _node_values(node: onnx.NodeProto) -> dict[str, tuple[str, Any]]:
 
     values = {}
     for attr in node.attribute:
-        if attr.name in _LOOKUP_KEYS:
+        if attr.name in _schema.LOOKUP_KEYS:
             continue
         kind = _ONNX_TYPES.get(attr.type)
         if kind is None:
@@ -101,7 +98,7 @@ def _node_values(node: onnx.NodeProto) -> dict[str, tuple[str, Any]]:
     return values
 
 
-def _rewrite(node: onnx.NodeProto, alias: _native.Alias) -> ConvertedNode:
+def _rewrite(node: onnx.NodeProto, alias: _schema.Alias) -> ConvertedNode:
     from onnx import helper
 
     source = f"{node.domain}::{node.op_type}"
@@ -109,7 +106,7 @@ def _rewrite(node: onnx.NodeProto, alias: _native.Alias) -> ConvertedNode:
         attrs = _native.alias_attrs(alias, _node_values(node))
     except ValueError as error:
         raise ValueError(f"node {node.name!r}: {error}") from None
-    contract = CONTRACTS[alias.op]
+    contract = next(c for c in CONTRACTS.values() if c.op_type == alias.op_type)
     reason = _inexpressible(alias, attrs)
     if reason:
         raise ValueError(f"node {node.name!r} ({source}): {reason}; roipool's libraries run it "
@@ -122,11 +119,11 @@ def _rewrite(node: onnx.NodeProto, alias: _native.Alias) -> ConvertedNode:
     return ConvertedNode(node.name, source, f"{DOMAIN}::{contract.op_type}")
 
 
-def _inexpressible(alias: _native.Alias, attrs: Any) -> str | None:
+def _inexpressible(alias: _schema.Alias, attrs: Any) -> str | None:
     if attrs.legacy_roi_rescale and attrs.roi_scale_factor != 1.0:
         return ("roi_scale_factor follows mmdeploy's legacy (w + 1) rule, which "
                 "MultiScaleRoIAlign's roi_scale_factor does not")
-    if alias.op == "multi_scale_roi_align" and attrs.mode == 1:
+    if alias.op_type == "MultiScaleRoIAlign" and attrs.mode == 1:
         return "max pooling (pool_mode=0), which MultiScaleRoIAlign does not define"
     return None
 

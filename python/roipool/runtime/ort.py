@@ -34,9 +34,14 @@ def create_session(
     ``model`` is a file path or serialized ONNX bytes. ``providers`` defaults to
     ``["CPUExecutionProvider"]``. ``session_options`` (optional) gets the library
     registered in place. Attribute errors in roipool nodes surface here, when the
-    session creates its kernels.
+    session creates its kernels. With ``onnx`` installed, an attribute a roipool or alias
+    node does not define is first reported as a ValueError naming node and attribute:
+    the complete form of the check the kernels can only make for likely names
+    (docs/onnxruntime.md).
     """
     import onnxruntime
+
+    _check_attributes(model)
 
     options = session_options if session_options is not None else onnxruntime.SessionOptions()
     options.register_custom_ops_library(ort_library_path())
@@ -45,3 +50,19 @@ def create_session(
     return onnxruntime.InferenceSession(
         model, sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
     )
+
+
+def _check_attributes(model: str | bytes | os.PathLike[str]) -> None:
+    try:
+        import onnx
+    except ImportError:
+        return
+    from roipool import _schema
+
+    if not _schema.available():
+        return
+    if isinstance(model, bytes):
+        proto = onnx.ModelProto.FromString(model)
+    else:
+        proto = onnx.load(os.fspath(model), load_external_data=False)
+    _schema.check_node_attributes(proto)

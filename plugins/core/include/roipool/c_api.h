@@ -32,6 +32,11 @@ ROIPOOL_C_API int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs,
                                       const roipool::OpArgs* args, int32_t device, void* stream,
                                       int32_t num_threads, char* error, size_t error_size);
 
+// ---- schema: attribute `index` of `op` (name, AttrType; 1 past the last), its ONNX op_type ----
+ROIPOOL_C_API int32_t roipool_op_attribute(int32_t op, int32_t index, const char** name,
+                                           int32_t* type);
+ROIPOOL_C_API const char* roipool_op_name(int32_t op);
+
 // ---- aliases (roipool/aliases.h, docs/mmdeploy.md), by index in [0, roipool_alias_count()) ----
 ROIPOOL_C_API int32_t roipool_alias_count(void);
 // Name, ONNX domains (comma-separated), TensorRT namespace and version, the roipool op it

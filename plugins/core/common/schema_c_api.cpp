@@ -1,5 +1,6 @@
-// The alias table over the C ABI (c_api.h), for the Python converter
-// (roipool.export.mmdeploy) and docs checks: no binding keeps a copy of the table.
+// The attribute schema of every op and the alias table over the C ABI (c_api.h), for the
+// Python converter (roipool.export.mmdeploy) and roipool.runtime.ort's node check: no
+// binding keeps a copy of either.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -37,6 +38,19 @@ int32_t report(const roipool::Status& status, char* error, size_t error_size) {
 }
 
 }  // namespace
+
+int32_t roipool_op_attribute(int32_t op, int32_t index, const char** name, int32_t* type) {
+  if (op < 0 || op >= roipool::kNumOps || index < 0 || name == nullptr || type == nullptr) return 1;
+  const std::vector<roipool::AttrSpec> specs = roipool::op_attributes(static_cast<roipool::OpKind>(op));
+  if (static_cast<size_t>(index) >= specs.size()) return 1;
+  *name = specs[static_cast<size_t>(index)].name;  // a literal of the core's op table
+  *type = static_cast<int32_t>(specs[static_cast<size_t>(index)].type);
+  return 0;
+}
+
+const char* roipool_op_name(int32_t op) {
+  return op >= 0 && op < roipool::kNumOps ? roipool::op_name(static_cast<roipool::OpKind>(op)) : nullptr;
+}
 
 int32_t roipool_alias_count(void) { return static_cast<int32_t>(roipool::op_aliases().size()); }
 
