@@ -1,13 +1,14 @@
 """TensorRT engines with roipool's IPluginV3 plugins (``libroipool_trt.so``).
 
-The plugin library is loaded into TensorRT's global plugin registry
-(``IPluginRegistry.load_library``), after which TensorRT's ONNX parser maps every node of
-domain ``roipool`` to its plugin. ``tensorrt`` is imported lazily: importing this module
-never needs it.
+The plugin library registers its creators with TensorRT's global plugin registry when it
+is loaded into a process that has TensorRT (see ``docs/tensorrt.md``), after which
+TensorRT's ONNX parser maps every node of domain ``roipool`` to its plugin. ``tensorrt``
+is imported lazily: importing this module never needs it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,23 +57,29 @@ def _logger(verbose: bool = False) -> Any:
 def load_plugins() -> str:
     """Register roipool's plugin creators with TensorRT's global registry (once per process).
 
-    Returns the library path. Raises ``RuntimeError`` when TensorRT cannot load it or the
-    creators do not appear in the registry.
+    The library is loaded with a plain ``dlopen`` (``ctypes``) after ``tensorrt``: it then
+    registers its creators itself, as under Triton or ``polygraphy --plugins``
+    (``roipool_trt_register_creators`` is the fallback when libnvinfer was not found by
+    soname). Returns the library path. Raises ``RuntimeError`` when the creators do not
+    appear in the registry.
     """
     global _loaded_library
     if _loaded_library is not None:
         return _loaded_library
     trt = _tensorrt()
     path = trt_library_path()
+    library = ctypes.CDLL(path)
     registry = trt.get_plugin_registry()
-    if registry.load_library(path) is None:
-        raise RuntimeError(f"TensorRT could not load the plugin library {path}")
-    missing = [
-        name for name in PLUGIN_NAMES
-        if registry.get_creator(name, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None
-    ]
-    if missing:
-        raise RuntimeError(f"{path} registered no creator for {', '.join(missing)}")
+
+    def missing() -> list[str]:
+        return [name for name in PLUGIN_NAMES
+                if registry.get_creator(name, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None]
+
+    if missing():
+        library.roipool_trt_register_creators.restype = ctypes.c_int32
+        library.roipool_trt_register_creators()
+    if missing():
+        raise RuntimeError(f"{path} registered no creator for {', '.join(missing())}")
     _loaded_library = path
     return path
 
