@@ -119,7 +119,7 @@ def _rows_differ(results_path: Path) -> bool:
     of the head's output is the same bias)."""
     (_, iterations), = RunResults.load(str(results_path))
     scores = iterations[0]["scores"]
-    return bool(np.ptp(scores, axis=0).max() > 1e-3)
+    return bool(np.ptp(scores, axis=0).max() > 1e-5)
 
 
 @pytest.mark.parametrize("variant", ["roi_align", "roi_pool"])
