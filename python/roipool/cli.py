@@ -187,7 +187,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from roipool.export.verify import median_latency_ms
+    from roipool._timing import median_latency_ms
     from roipool.runtime.ort import create_session
 
     session = create_session(args.model)
@@ -313,13 +313,16 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import torch
-
     import roipool
     from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, TRT_LIBRARY, find_library
 
     print(f"roipool {roipool.__version__}")
-    print(f"torch {torch.__version__} (CUDA available: {torch.cuda.is_available()})")
+    try:  # optional (roipool[torch]): the runtime and `run` work without it
+        import torch
+    except ImportError:
+        print("torch not installed")
+    else:
+        print(f"torch {torch.__version__} (CUDA available: {torch.cuda.is_available()})")
     for module in ("onnx", "onnxruntime", "tensorrt", "torchvision"):
         print(f"{module} {_module_version(module)}")
     for name in (CORE_LIBRARY, ORT_LIBRARY, TRT_LIBRARY):
