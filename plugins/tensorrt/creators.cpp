@@ -1,13 +1,12 @@
-// The creators (roipool's nine ops, then the aliases of roipool/aliases.h) and the
-// library's entry points:
-//   getCreators / setLoggerFinder  for IPluginRegistry::loadLibrary and trtexec --dynamicPlugins;
-//   roipool_trt_register_creators  for a process that loaded the library itself (ctypes):
-//                                  registers with libnvinfer's registry found at runtime.
+// The creators (roipool's nine ops, then the aliases of roipool/aliases.h) and
+// setLoggerFinder. The registration entry points (getCreators,
+// roipool_trt_register_creators, registration on load) are in autoload.cpp.
 #include <memory>
 #include <vector>
 
 #include "logging.h"
 #include "plugin_base.h"
+#include "registration.h"
 
 namespace roipool::trt {
 
@@ -83,24 +82,14 @@ ROIPOOL_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) {
   roipool::trt::set_logger_finder(finder);
 }
 
-ROIPOOL_TRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nb_creators) {
-  const auto& interfaces = roipool::trt::creators().interfaces;
-  nb_creators = static_cast<int32_t>(interfaces.size());
-  return interfaces.data();
-}
-
-// Registers the creators with libnvinfer's global registry when libnvinfer is already
-// loaded in the process; returns how many were registered (0: no TensorRT loaded).
-// Not done at load time: IPluginRegistry::loadLibrary also dlopen()s this library and
-// registers getCreators() itself.
-ROIPOOL_TRT_EXPORT int32_t roipool_trt_register_creators() {
-  using GetRegistryFn = nvinfer1::IPluginRegistry* (*)();
-  auto get_registry = reinterpret_cast<GetRegistryFn>(roipool::trt::find_nvinfer_symbol("getPluginRegistry"));
-  nvinfer1::IPluginRegistry* registry = get_registry ? get_registry() : nullptr;
-  if (registry == nullptr) return 0;
-  int32_t registered = 0;
-  for (const auto& creator : roipool::trt::creators().owned) {
-    registered += registry->registerCreator(*creator, creator->getPluginNamespace()) ? 1 : 0;
+nvinfer1::IPluginCreatorInterface* const* roipool::trt::all_creators(int32_t& count) noexcept {
+  try {
+    const auto& interfaces = creators().interfaces;
+    count = static_cast<int32_t>(interfaces.size());
+    return interfaces.data();
+  } catch (const std::exception& e) {  // out of memory building the creators
+    log_error(std::string("creating the plugin creators failed: ") + e.what());
+    count = 0;
+    return nullptr;
   }
-  return registered;
 }
