@@ -125,7 +125,7 @@ Status convert(const OpAlias& alias, const AliasAttr& spec, const AttrValue& val
       return Status::Ok();
     case C::kTruncateToInt:
       if (!scalar(value, AttrType::kFloat, &number)) return alias_error(alias, spec, "must be one float");
-      if (!std::isfinite(number)) return alias_error(alias, spec, "must be finite");
+      if (!(std::fabs(number) < 2147483648.0)) return alias_error(alias, spec, "must be a finite int32 value");
       *target = int_value(static_cast<int64_t>(std::trunc(number)));
       return Status::Ok();
     case C::kIntToFloat:
