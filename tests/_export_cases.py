@@ -4,6 +4,7 @@ inputs for any (B, H, W, K) and the float64 eager reference."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import warnings
@@ -146,6 +147,13 @@ def export_case(case: Case, dynamo: bool, **options: Any) -> onnx.ModelProto:
         return export_onnx(case.module(), tuple(tensors), dynamo=dynamo,
                            input_names=case.input_names, output_names=["output"],
                            dynamic_axes=case.dynamic_axes(), **options)
+
+
+@functools.cache
+def exported_case(case_id: str, dynamo: bool) -> onnx.ModelProto:
+    """:func:`export_case` with no options, cached per process (the dynamo exporter takes
+    seconds per model; every test file that needs these models shares them)."""
+    return export_case(CASE_BY_ID[case_id], dynamo)
 
 
 def export_plain(module: torch.nn.Module, case: Case, dynamo: bool) -> onnx.ModelProto:

@@ -5,13 +5,18 @@ one exported model with other B/H/W/K and K = 0."""
 from __future__ import annotations
 
 import ctypes
-import functools
 import warnings
 
-import onnx
 import pytest
 import torch
-from _export_cases import CASE_BY_ID, CASES, Case, assert_node_contract, export_case, run_ort
+from _export_cases import (
+    CASE_BY_ID,
+    CASES,
+    Case,
+    assert_node_contract,
+    exported_case,
+    run_ort,
+)
 from conftest import assert_spec_close
 from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, find_library
 from roipool.export import (
@@ -28,17 +33,10 @@ needs_ort = pytest.mark.skipif(find_library(ORT_LIBRARY) is None,
 EXPORTERS = [pytest.param(True, id="dynamo"), pytest.param(False, id="torchscript")]
 
 
-@functools.cache
-def exported(case_id: str, dynamo: bool) -> onnx.ModelProto:
-    """The case exported at B=2, H=10, W=12, K=5 with dynamic B/H/W/K (cached: the
-    dynamo exporter takes seconds per model)."""
-    return export_case(CASE_BY_ID[case_id], dynamo)
-
-
 @pytest.mark.parametrize("dynamo", EXPORTERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_node_contract(case: Case, dynamo: bool) -> None:
-    model = exported(case.id, dynamo)
+    model = exported_case(case.id, dynamo)
     assert model.ir_version <= MAX_IR_VERSION
     assert_node_contract(model, case)
 
@@ -47,7 +45,7 @@ def test_node_contract(case: Case, dynamo: bool) -> None:
 @pytest.mark.parametrize("dynamo", EXPORTERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_onnxruntime_matches_reference(case: Case, dynamo: bool) -> None:
-    model = exported(case.id, dynamo)
+    model = exported_case(case.id, dynamo)
     generator = torch.Generator().manual_seed(2)
     # Export shapes, then other batch / map sizes / RoI counts, then K = 0.
     for shape in ((2, 10, 12, 5), (3, 13, 9, 11), (1, 6, 17, 0)):

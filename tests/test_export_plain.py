@@ -19,6 +19,7 @@ from _export_cases import (
     assert_node_contract,
     export_case,
     export_plain,
+    exported_case,
     quiet_export,
     run_ort,
 )
@@ -102,7 +103,7 @@ def test_plain_export_of_direct_op_calls_matches_export_onnx(case_id: str,
     case = CASE_BY_ID[case_id]
     model = exported(case_id, dynamo, direct=True)
     assert_node_contract(model, case)
-    reference = export_case(case, dynamo)
+    reference = exported_case(case_id, dynamo)
     node, = (n for n in model.graph.node if n.domain == DOMAIN)
     expected, = (n for n in reference.graph.node if n.domain == DOMAIN)
     assert node.op_type == expected.op_type

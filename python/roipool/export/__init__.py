@@ -7,6 +7,8 @@ same ``roipool`` nodes (:mod:`roipool.ops._onnx_symbolic`). ``standard_ops=True`
 ONNX where it is exact (RoIAlign avg -> ``RoiAlign``, RoIPool -> ``MaxRoiPool``) and
 keeps ``roipool`` nodes for everything else. :func:`capture_torchvision` routes
 torchvision's RoI ops through roipool so unmodified torchvision models export too.
+Importing this package registers the roipool ONNX schemas (:func:`onnx_schema`) with
+``onnx.defs``, so ``onnx.checker`` and ``onnx.shape_inference`` know the nodes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from roipool.export._contract import (
     PLUGIN_NAMESPACE,
 )
 from roipool.export._dynamo import translation_table
+from roipool.export._ort_shapes import symbolic_shape_infer
+from roipool.export._schemas import onnx_schema, register_schemas
 from roipool.export._torchscript import register_torchscript_symbolics, standard_ops_option
 from roipool.export._torchvision import capture_torchvision
 from roipool.ops._onnx_symbolic import rewrite_disabled
@@ -43,9 +47,13 @@ __all__ = [
     "PLUGIN_NAMESPACE",
     "capture_torchvision",
     "export_onnx",
+    "onnx_schema",
     "register_torchscript_symbolics",
+    "symbolic_shape_infer",
     "translation_table",
 ]
+
+register_schemas()
 
 #: Newest ONNX IR version that onnxruntime 1.21 .. 1.31 load; exported models are capped.
 MAX_IR_VERSION = 10
