@@ -174,3 +174,22 @@ def test_plain_export_without_custom_opsets_declares_roipool_opset() -> None:
         [(DOMAIN, 1)]
     assert_spec_close(run_ort(model, case, tensors), case.expected(tensors), torch.float32,
                       case.features(tensors))
+
+
+@needs_symbolic
+@needs_ort
+def test_exported_program_from_torch_export_converts_to_roipool_node() -> None:
+    """A user's own torch.export.export program given to torch.onnx.export."""
+    case = CASE_BY_ID["ps_roi_align"]
+    tensors = tuple(case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1)))
+    program = torch.export.export(case.module(), tensors, dynamic_shapes=case.dynamic_shapes())
+    with quiet_export():
+        model = torch.onnx.export(program, dynamo=True, verbose=False).model_proto
+    assert [n.op_type for n in model.graph.node if n.domain == DOMAIN] == ["PSRoIAlign"]
+    for graph_input, name in zip(model.graph.input, case.input_names, strict=True):
+        for node in model.graph.node:  # torch.export names them after forward's *tensors
+            node.input[:] = [name if i == graph_input.name else i for i in node.input]
+        graph_input.name = name
+    tensors = tuple(case.inputs(3, 7, 9, 4, torch.Generator().manual_seed(2)))
+    actual = run_ort(model, case, tensors)
+    assert_spec_close(actual, case.expected(tensors), torch.float32, case.features(tensors))
