@@ -41,7 +41,7 @@ _rewrite_enabled = contextvars.ContextVar("roipool_onnx_rewrite", default=True)
 
 
 def has_symbolic_op() -> bool:
-    """True when torch provides ``torch.onnx.ops.symbolic`` (torch >= 2.8)."""
+    """True when torch provides ``torch.onnx.ops.symbolic`` (old releases do not)."""
     try:
         from torch.onnx import ops as onnx_ops
     except ImportError:
