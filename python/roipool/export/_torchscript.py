@@ -80,7 +80,8 @@ def _output_type(contract: OpContract, tensors: Sequence[Any], attrs: dict[str, 
     return feature_type.with_sizes([None, channels, attrs["pooled_h"], attrs["pooled_w"]])
 
 
-def register_torchscript_symbolics(*, standard_ops: bool = False) -> None:
+def register_torchscript_symbolics(*, standard_ops: bool = False,
+                                  opset: int | None = None) -> None:
     """Make ``torch.onnx.export(..., dynamo=False)`` write every ``torch.ops.roipool.*``
     op as a ``roipool``-domain node, or standard ONNX where exact when `standard_ops`
     (for the export's default-domain opset).
@@ -88,7 +89,9 @@ def register_torchscript_symbolics(*, standard_ops: bool = False) -> None:
     Importing :mod:`roipool.ops` already registers the symbolics with
     ``standard_ops=False``; this (idempotent) call changes that default for later
     exports. :func:`roipool.export.export_onnx` sets `standard_ops` for its own export
-    only."""
+    only. `opset` is accepted for earlier callers and not needed: the symbolics read the
+    default-domain opset of the export they run in."""
+    del opset
     import roipool.ops  # noqa: F401  (registers torch.ops.roipool.* and the symbolics)
 
     global _standard_ops
