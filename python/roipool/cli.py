@@ -1,5 +1,5 @@
 """The ``roipool`` command: ``demo``, ``export``, ``run``, ``build``, ``bench``, ``info``,
-``triton``."""
+``triton``, ``convert-mmdeploy``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--script", help="run bench/<SCRIPT>.py instead (extra args after --)")
     bench.add_argument("script_args", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=_bench)
+
+    convert = commands.add_parser(
+        "convert-mmdeploy", help="rewrite mmdeploy / mmcv RoI nodes into roipool nodes and "
+        "check in ONNX Runtime that the outputs stay identical")
+    convert.add_argument("input", help="the mmdeploy / mmcv .onnx model")
+    convert.add_argument("output", help="where to write the converted model")
+    convert.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                         help="size of a symbolic input dimension for the check (default "
+                         "K=8, B=2, others 64)")
+    convert.add_argument("--no-check", action="store_true",
+                         help="skip the ONNX Runtime comparison (for models that cannot run "
+                         "on random inputs)")
+    convert.set_defaults(handler=_convert_mmdeploy)
 
     info = commands.add_parser("info", help="versions and the native libraries found")
     info.set_defaults(handler=_info)
@@ -252,6 +265,36 @@ def _random_input(spec: Any, dims: dict[str, int], feeds: dict[str, np.ndarray])
 
 def _default_dim(name: str) -> int:
     return {"K": 8, "B": 2}.get(name, 64)
+
+
+def _convert_mmdeploy(args: argparse.Namespace) -> int:
+    import onnx
+
+    from roipool.export.mmdeploy import convert_mmdeploy
+    from roipool.runtime.ort import create_session
+
+    model = onnx.load(args.input)
+    original = model.SerializeToString()
+    converted = convert_mmdeploy(model)
+    for node in converted:
+        print(f"{node.name or '(unnamed)'}: {node.source} -> {node.target}")
+    if not converted:
+        print("no mmdeploy / mmcv RoI nodes found")
+    onnx.save(model, args.output)
+    print(f"wrote {args.output}")
+    if args.no_check or not converted:
+        return 0
+    dims = {name: int(size) for name, size in (_key_value(d, "--dim") for d in args.dim)}
+    before, after = create_session(original), create_session(model.SerializeToString())
+    feeds: dict[str, np.ndarray] = {}
+    for spec in before.get_inputs():
+        feeds[spec.name] = _random_input(spec, dims, feeds)
+    for spec, old, new in zip(before.get_outputs(), before.run(None, feeds),
+                              after.run(None, feeds), strict=True):
+        if old.shape != new.shape or not np.array_equal(old, new, equal_nan=True):
+            raise RuntimeError(f"output {spec.name!r} differs after conversion")
+    print(f"ONNX Runtime: all {len(before.get_outputs())} outputs identical before and after")
+    return 0
 
 
 def _build(args: argparse.Namespace) -> int:
