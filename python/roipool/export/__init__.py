@@ -5,7 +5,9 @@
 :func:`register_torchscript_symbolics` registers. ``standard_ops=True`` writes standard
 ONNX where it is exact (RoIAlign avg -> ``RoiAlign``, RoIPool -> ``MaxRoiPool``) and
 keeps ``roipool`` nodes for everything else. :func:`capture_torchvision` routes
-torchvision's RoI ops through roipool so unmodified torchvision models export too.
+torchvision's RoI ops through roipool so unmodified torchvision models export too, and
+:func:`export_detector` exports a whole torchvision two-stage detector (images ->
+detections) with either exporter.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from roipool.export._contract import (
     OPSET_VERSION,
     PLUGIN_NAMESPACE,
 )
+from roipool.export._detectors import (
+    DetectorExportError,
+    DetectorGraph,
+    detector_output_names,
+    export_detector,
+)
 from roipool.export._dynamo import translation_table
 from roipool.export._torchscript import register_torchscript_symbolics
 from roipool.export._torchvision import capture_torchvision
@@ -39,7 +47,11 @@ __all__ = [
     "OPSET_VERSION",
     "OP_NAMES",
     "PLUGIN_NAMESPACE",
+    "DetectorExportError",
+    "DetectorGraph",
     "capture_torchvision",
+    "detector_output_names",
+    "export_detector",
     "export_onnx",
     "register_torchscript_symbolics",
     "translation_table",

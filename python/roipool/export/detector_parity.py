@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from roipool.export._detectors import DetectorGraph, detector_output_names
 
-__all__ = ["DETECTORS", "DetectorParity", "compare_detections", "random_detector",
-           "run_parity", "smooth_images"]
+__all__ = ["DETECTORS", "DetectorParity", "compare_detections", "detector_demo",
+           "random_detector", "run_parity", "smooth_images"]
 
 #: Every torchvision two-stage detector, with the ``box_score_thresh`` its random-weight
 #: build gets so that a few dozen detections pass and their count differs between images
@@ -186,3 +186,40 @@ def _latencies(eager: Any, ort: Any, repeats: int) -> tuple[float, float]:
                 run()
                 times.append((time.perf_counter() - start) * 1e3)
     return float(np.median(eager_times)), float(np.median(ort_times))
+
+
+def detector_demo(name: str, *, dynamo: bool = True, repeats: int = 5,
+                  sizes: Sequence[tuple[int, int]] = ((300, 260), (200, 400), (333, 251)),
+                  ) -> bool:
+    """Export torchvision's `name` (random weights) whole, run it in ONNX Runtime with
+    roipool on images of other sizes than the traced one, and print detection parity
+    and latency against eager torchvision. True when every image matches."""
+    import logging
+    import warnings
+
+    from roipool.export._detectors import export_detector
+
+    exporter = "dynamo" if dynamo else "TorchScript"
+    print(f"torchvision {name} (random weights, min_size 256, max_size 384): exporting "
+          f"images -> detections with the {exporter} exporter ...", flush=True)
+    model = random_detector(name)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            proto = export_detector(model, dynamo=dynamo, example_size=(240, 320))
+        finally:
+            logging.disable(logging.NOTSET)
+    print(f"  exported in {time.perf_counter() - start:.1f} s; running ONNX Runtime "
+          f"(libroipool_ort) vs eager torchvision", flush=True)
+    results = run_parity(model, proto, smooth_images(sizes), repeats=repeats)
+    print(f"  {'image':>9s} {'proposals':>9s} {'detections':>16s} {'max |d box|':>11s} "
+          f"{'max |d score|':>13s} {'eager ms':>9s} {'ORT ms':>8s}  status")
+    for r in results:
+        counts = f"{r.eager_count} / {r.ort_count}"
+        print(f"  {r.size[0]:4d}x{r.size[1]:<4d} {r.proposals:9d} {counts:>16s} "
+              f"{r.errors.get('boxes', float('nan')):11.2e} "
+              f"{r.errors.get('scores', float('nan')):13.2e} {r.eager_ms:9.1f} "
+              f"{r.ort_ms:8.1f}  {'ok' if r.passed else 'FAIL'}")
+    return all(r.passed for r in results)
