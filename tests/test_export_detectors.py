@@ -95,7 +95,7 @@ def test_detections_match_eager_torchvision(
 def test_roi_head_poolers_match_torchvision(name: str) -> None:
     """box / mask / keypoint poolers on the model's FPN features and RPN proposals
     (mobilenet_v3_320: maps '0', '1', 'pool' for featmap_names '0'..'3')."""
-    model = random_detector(name)
+    model = random_detector(name, box_score_thresh=0.05)  # no calibration needed here
     image = smooth_images([(300, 260)])[0]
     heads = model.roi_heads
     with torch.no_grad():
@@ -166,7 +166,7 @@ def test_pooler_scale_comes_from_height_like_torchvision() -> None:
 def test_unsupported_models_get_a_clear_error() -> None:
     with pytest.raises(DetectorExportError, match="GeneralizedRCNN"):
         export_detector(torch.nn.Conv2d(3, 3, 1))
-    model = random_detector("keypointrcnn_resnet50_fpn")
+    model = random_detector("keypointrcnn_resnet50_fpn", box_score_thresh=0.05)
     with pytest.raises(DetectorExportError, match="heatmaps_to_keypoints"):
         export_detector(model, dynamo=True)
     model.roi_heads = torch.nn.Identity()

@@ -23,18 +23,12 @@ from roipool.export._detectors import DetectorGraph, detector_output_names
 __all__ = ["DETECTORS", "DetectorParity", "compare_detections", "detector_demo",
            "random_detector", "run_parity", "smooth_images"]
 
-#: Every torchvision two-stage detector, with the ``box_score_thresh`` its random-weight
-#: build gets so that a few dozen detections pass and their count differs between images
-#: (the default 0.05 keeps the 100-detection cap on every image).
-DETECTORS: dict[str, float] = {
-    "fasterrcnn_resnet50_fpn": 0.4,
-    "fasterrcnn_resnet50_fpn_v2": 0.4,
-    "maskrcnn_resnet50_fpn": 0.4,
-    "maskrcnn_resnet50_fpn_v2": 0.4,
-    "keypointrcnn_resnet50_fpn": 0.4,
-    "fasterrcnn_mobilenet_v3_large_fpn": 0.4,
-    "fasterrcnn_mobilenet_v3_large_320_fpn": 0.4,
-}
+#: Every torchvision two-stage detector.
+DETECTORS = ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn",
+             "maskrcnn_resnet50_fpn_v2", "keypointrcnn_resnet50_fpn",
+             "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn")
+#: Detections a random-weight build keeps on its calibration image (see random_detector).
+CALIBRATION_DETECTIONS = 40
 
 #: Float32 tolerances: absolute, times max(1, magnitude of the eager output). Random
 #: weights make a deep backbone amplify rounding (ORT's and torch's convolutions sum in
@@ -48,14 +42,28 @@ TIE = 1e-4
 def random_detector(name: str, *, min_size: int = 256, max_size: int = 384,
                     seed: int = 0, **kwargs: Any) -> nn.Module:
     """torchvision's `name` with random weights (nothing downloaded), eval mode, small
-    images (``min_size`` / ``max_size``) and the ``box_score_thresh`` of :data:`DETECTORS`."""
+    images (``min_size`` / ``max_size``) and two construction choices that make random
+    weights give non-trivial detections whose number differs between images:
+    ``rpn_pre_nms_top_n_test=300`` (the RPN's NMS then keeps fewer than its 1000-cap,
+    a count that depends on the image) and ``box_score_thresh`` set to the score of the
+    :data:`CALIBRATION_DETECTIONS`-th detection on a calibration image (the default 0.05
+    lets the 100-detection cap through on every image)."""
     from torchvision.models import detection
 
     torch.manual_seed(seed)
     options = {"weights": None, "weights_backbone": None, "min_size": min_size,
-               "max_size": max_size, "box_score_thresh": DETECTORS.get(name, 0.05)}
+               "max_size": max_size, "rpn_pre_nms_top_n_test": 300, "box_score_thresh": 0.0}
     options.update(kwargs)
-    return getattr(detection, name)(**options).eval()
+    model = getattr(detection, name)(**options).eval()
+    if "box_score_thresh" not in kwargs:
+        heads = model.roi_heads
+        cap, heads.detections_per_img = heads.detections_per_img, 1000
+        with torch.no_grad():
+            scores = model(smooth_images([(256, 320)], seed=seed + 100))[0]["scores"]
+        heads.detections_per_img = cap
+        if len(scores) > CALIBRATION_DETECTIONS:
+            heads.score_thresh = float(scores[CALIBRATION_DETECTIONS - 1])
+    return model
 
 
 def smooth_images(sizes: Sequence[tuple[int, int]], seed: int = 1) -> list[Tensor]:
