@@ -38,12 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="quantisation demo, then export every variant's "
-                               "detector, run it in ONNX Runtime and check it against eager")
+                               "detector and torchvision's Faster R-CNN, run them in ONNX "
+                               "Runtime and check them against eager")
     _add_detector_options(demo)
     _add_variants_option(demo)
     demo.add_argument("--repeats", type=int, default=20, help="timed ORT runs per variant")
     demo.add_argument("--torchscript", action="store_true",
                       help="use the TorchScript exporter instead of dynamo")
+    demo.add_argument("--no-torchvision", action="store_true",
+                      help="skip exporting torchvision's fasterrcnn_resnet50_fpn whole")
     demo.set_defaults(handler=_demo)
 
     export = commands.add_parser("export", help="export the demo detector to ONNX")
@@ -186,7 +189,23 @@ def _demo(args: argparse.Namespace) -> int:
     if failures:
         print(f"{failures} variant(s) failed: error above the SPEC tolerance or did not run",
               file=sys.stderr)
+    if not args.no_torchvision:
+        failures += _torchvision_demo(args.torchscript)
     return 1 if failures else 0
+
+
+def _torchvision_demo(torchscript: bool) -> int:
+    """Export torchvision's fasterrcnn_resnet50_fpn whole, run it in ORT and compare with
+    eager torchvision; 1 on a mismatch, 0 otherwise (also when torchvision is absent)."""
+    import importlib.util
+
+    print()
+    if importlib.util.find_spec("torchvision") is None:
+        print("torchvision is not installed: skipping the whole-detector export")
+        return 0
+    from roipool.export.detector_parity import detector_demo
+
+    return 0 if detector_demo("fasterrcnn_resnet50_fpn", dynamo=not torchscript) else 1
 
 
 def _first_line(error: Exception) -> str:

@@ -6,9 +6,11 @@
 same ``roipool`` nodes (:mod:`roipool.ops._onnx_symbolic`). ``standard_ops=True`` writes standard
 ONNX where it is exact (RoIAlign avg -> ``RoiAlign``, RoIPool -> ``MaxRoiPool``) and
 keeps ``roipool`` nodes for everything else. :func:`capture_torchvision` routes
-torchvision's RoI ops through roipool so unmodified torchvision models export too.
-Importing this package registers the roipool ONNX schemas (:func:`onnx_schema`) with
-``onnx.defs``, so ``onnx.checker`` and ``onnx.shape_inference`` know the nodes.
+torchvision's RoI ops through roipool so unmodified torchvision models export too, and
+:func:`export_detector` exports a whole torchvision two-stage detector (images ->
+detections) with either exporter. Importing this package registers the roipool ONNX
+schemas (:func:`onnx_schema`) with ``onnx.defs``, so ``onnx.checker`` and
+``onnx.shape_inference`` know the nodes.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from roipool.export._contract import (
     OPSET_VERSION,
     PLUGIN_NAMESPACE,
 )
+from roipool.export._detectors import (
+    DetectorExportError,
+    DetectorGraph,
+    detector_output_names,
+    export_detector,
+)
 from roipool.export._dynamo import translation_table
 from roipool.export._ort_shapes import symbolic_shape_infer
 from roipool.export._schemas import onnx_schema, register_schemas
@@ -45,7 +53,11 @@ __all__ = [
     "OPSET_VERSION",
     "OP_NAMES",
     "PLUGIN_NAMESPACE",
+    "DetectorExportError",
+    "DetectorGraph",
     "capture_torchvision",
+    "detector_output_names",
+    "export_detector",
     "export_onnx",
     "onnx_schema",
     "register_torchscript_symbolics",

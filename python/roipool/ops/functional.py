@@ -75,9 +75,10 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
                 raise ValueError(f"boxes[{i}] must be [L, {columns - 1}], got {shape}")
         if not boxes:
             return like.new_zeros((0, columns))
+        # Like torchvision's convert_boxes_to_roi_format: full_like keeps every L_i (so K)
+        # symbolic in traced and exported graphs, where len(b) would bake it in.
         dtype = boxes[0].dtype
-        index = torch.cat([torch.full((len(b), 1), i, dtype=dtype, device=b.device)
-                           for i, b in enumerate(boxes)])
+        index = torch.cat([torch.full_like(b[:, :1], i, dtype=dtype) for i, b in enumerate(boxes)])
         rois = torch.cat([index, torch.cat(list(boxes)).to(dtype)], dim=1)
     else:
         raise TypeError(f"boxes must be a tensor or a list of tensors, got {type(boxes).__name__}")
