@@ -26,8 +26,8 @@ nvinfer1::IPluginV3* RoiPoolPluginCreator::createPlugin(const char*, const nvinf
       return nullptr;
     }
     return std::make_unique<RoiPoolPlugin>(op_, attrs).release();
-  } catch (const std::exception& e) {
-    log_error(std::string(op_name(op_)) + ": createPlugin failed: " + e.what());
+  } catch (...) {
+    log_current_exception(op_name(op_));
     return nullptr;
   }
 }

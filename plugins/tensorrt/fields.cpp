@@ -9,7 +9,7 @@ using nvinfer1::PluginField;
 using nvinfer1::PluginFieldType;
 
 Status field_error(OpKind op, const std::string& name, const std::string& why) {
-  return Status::InvalidArgument(std::string(op_name(op)) + ": field '" + name + "' " + why);
+  return Status::InvalidArgument(std::string(op_name(op)) + ": field '" + printable(name) + "' " + why);
 }
 
 PluginFieldType field_type(AttrType type) {

@@ -3,10 +3,22 @@
 #include <limits>
 #include <string>
 
+#include <cstdlib>
+
 #include "roipool/common.h"
+#include "sampling.h"
 
 namespace roipool {
 namespace {
+
+int32_t read_adaptive_sample_limit() {
+  const char* text = std::getenv(kAdaptiveSampleLimitVariable);
+  if (text == nullptr || *text == '\0') return kDefaultAdaptiveSampleLimit;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  if (*end != '\0' || value < 1 || value > kMaxAdaptiveSampleLimit) return -1;
+  return static_cast<int32_t>(value);
+}
 
 Status invalid(OpKind op, const std::string& why) {
   return Status::InvalidArgument(std::string(op_name(op)) + ": " + why);
@@ -19,6 +31,11 @@ bool valid_dtype(DType d) {
 bool is_ps(OpKind op) { return op == OpKind::kPSRoIPool || op == OpKind::kPSRoIAlign; }
 
 }  // namespace
+
+int32_t adaptive_sample_limit() {
+  static const int32_t limit = read_adaptive_sample_limit();
+  return limit;
+}
 
 int32_t rois_columns(OpKind op) { return op == OpKind::kRoIAlignRotated ? 6 : 5; }
 
@@ -45,6 +62,10 @@ Status validate_attrs(OpKind op, const OpAttrs& a) {
   }
   if (a.sampling_ratio > kMaxSamplingGrid) {
     return invalid(op, "sampling_ratio must be <= " + std::to_string(kMaxSamplingGrid));
+  }
+  if (adaptive_sample_limit() < 1) {
+    return invalid(op, std::string(kAdaptiveSampleLimitVariable) + " must be an integer in [1, " +
+                           std::to_string(kMaxAdaptiveSampleLimit) + "]");
   }
   if ((a.aligned != 0 && a.aligned != 1) || (a.clockwise != 0 && a.clockwise != 1)) {
     return invalid(op, "aligned and clockwise must be 0 or 1");
@@ -100,11 +121,13 @@ Status validate_args(OpKind op, const OpAttrs& a, const OpArgs& args) {
   if (is_ps(op) && first.channels % (static_cast<int64_t>(a.pooled_h) * a.pooled_w) != 0) {
     return invalid(op, "input channels (" + std::to_string(first.channels) +
                            ") must be divisible by pooled_h * pooled_w (" +
-                           std::to_string(a.pooled_h * a.pooled_w) + ")");
+                           std::to_string(static_cast<int64_t>(a.pooled_h) * a.pooled_w) + ")");
   }
   if (args.num_rois < 0) return invalid(op, "number of rois must be >= 0");
-  if (args.num_rois > 0 && (args.rois == nullptr || args.output == nullptr)) {
-    return invalid(op, "rois and output must not be null");
+  if (args.num_rois > 0 && args.rois == nullptr) return invalid(op, "rois must not be null");
+  // An output with no elements (C_out = 0) may have no storage: nothing is written.
+  if (args.num_rois > 0 && args.output == nullptr && output_channels(op, a, first.channels) > 0) {
+    return invalid(op, "output must not be null");
   }
   if (op != OpKind::kDeformRoIPool && (args.offset != nullptr || args.mask != nullptr)) {
     return invalid(op, "offset and mask are only inputs of DeformRoIPool");

@@ -21,7 +21,9 @@ bins containing -inf values return -inf (not 0).
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -29,7 +31,10 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "ADAPTIVE_SAMPLE_LIMIT_VARIABLE",
+    "DEFAULT_ADAPTIVE_SAMPLE_LIMIT",
     "MAX_SAMPLING_GRID",
+    "adaptive_sample_limit",
     "deform_roi_pool_reference",
     "multi_scale_roi_align_reference",
     "prroi_pool_reference",
@@ -43,6 +48,11 @@ __all__ = [
 
 # Samples per bin axis are capped like the kernel core's kMaxSamplingGrid.
 MAX_SAMPLING_GRID = 1024
+# The kernel core's bound on adaptive samples along one axis of one RoI (all its bins
+# together): the environment variable when set, else the default (sampling.h).
+ADAPTIVE_SAMPLE_LIMIT_VARIABLE = "ROIPOOL_ADAPTIVE_SAMPLE_LIMIT"
+DEFAULT_ADAPTIVE_SAMPLE_LIMIT = 1024
+_MAX_ADAPTIVE_SAMPLE_LIMIT = 1 << 20
 # Upper bound on the elements gathered per chunk of RoIs (a chunk holds >= 1 RoI).
 _CHUNK_ELEMENTS = 1 << 23
 
@@ -79,12 +89,28 @@ def _batch_index(column: Tensor, batch: int) -> tuple[Tensor, Tensor]:
     return torch.where(ok, column, 0).long(), ok
 
 
+@functools.cache
+def adaptive_sample_limit() -> int:
+    """The most adaptive samples one RoI takes along one axis, all bins together: the
+    ``ROIPOOL_ADAPTIVE_SAMPLE_LIMIT`` environment variable when set, else 1024 (read once
+    per process, like the kernel core)."""
+    text = os.environ.get(ADAPTIVE_SAMPLE_LIMIT_VARIABLE, "")
+    if not text:
+        return DEFAULT_ADAPTIVE_SAMPLE_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= _MAX_ADAPTIVE_SAMPLE_LIMIT:
+        raise ValueError(f"{ADAPTIVE_SAMPLE_LIMIT_VARIABLE} must be an integer in "
+                         f"[1, {_MAX_ADAPTIVE_SAMPLE_LIMIT}], got {text!r}")
+    return int(text)
+
+
 def _grid_size(sampling_ratio: int, extent: Tensor, pooled: int) -> Tensor:
-    """Samples per bin along one axis (SPEC section 2), as int64 in [0, MAX_SAMPLING_GRID]."""
+    """Samples per bin along one axis (SPEC section 2) as int64: `sampling_ratio` when > 0,
+    else ceil(extent / pooled) in [0, max(1, limit // pooled)] (adaptive_sample_limit)."""
     if sampling_ratio > 0:
         return torch.full_like(extent, min(sampling_ratio, MAX_SAMPLING_GRID), dtype=torch.long)
+    cap = min(max(1, adaptive_sample_limit() // pooled), MAX_SAMPLING_GRID)
     grid = torch.ceil(extent / pooled)
-    grid = torch.nan_to_num(grid, nan=0.0).clamp(0, MAX_SAMPLING_GRID)
+    grid = torch.nan_to_num(grid, nan=0.0).clamp(0, cap)
     return grid.long()
 
 
@@ -530,6 +556,11 @@ def multi_scale_levels(rois: Tensor, num_levels: int, spatial_scales: Sequence[f
                        ) -> Tensor:
     """Level index [K] of every RoI (SPEC 3.6), computed in float32 like the kernels;
     NaN and empty boxes land on the finest level."""
+    if canonical_scale < 0:
+        raise ValueError(f"canonical_scale must be >= 0 (0: the mapping's default), "
+                         f"got {canonical_scale}")
+    if canonical_scale == 0:  # the kernel core's rule (effective_canonical_scale)
+        canonical_scale = 56.0 if level_mapping == "mmdet" else 224.0
     r = rois.detach().float()
     scale = torch.sqrt((r[:, 3] - r[:, 1]) * (r[:, 4] - r[:, 2]))
     if level_mapping == "mmdet":
