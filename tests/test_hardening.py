@@ -323,3 +323,17 @@ def test_c_api_status_code_for_internal_errors() -> None:
     error = ctypes.create_string_buffer(b"RoIAlign: out of host memory")
     with pytest.raises(RuntimeError, match="out of host memory"):
         _native._check(4, error)
+
+
+# ---- fuzz findings (scripts/fuzz.sh) -----------------------------------------------------------
+
+@needs_native
+def test_fuzz_output_channels_with_zero_pooled_size() -> None:
+    """roipool_output_channels of a PS op with pooled_h = 0 (a raw OpAttrs through the C ABI)
+    divided by zero (SIGFPE); it now answers 0."""
+    lib = _native._require_library()
+    op = _native._op_index("ps_roi_pool")
+    attrs = _native._OpAttrs()
+    lib.roipool_default_attrs(op, ctypes.byref(attrs))
+    attrs.pooled_h = 0
+    assert lib.roipool_output_channels(op, ctypes.byref(attrs), 12) == 0

@@ -60,15 +60,18 @@ Status field_value(OpKind op, const AttrSpec& spec, const PluginField& field, At
   }
   const auto count = static_cast<size_t>(field.length);
   value->type = spec.type;
+  // Copied bytewise: nothing promises that field data (a deserialized blob, say) is
+  // aligned for its type (a misaligned load was a UBSan finding of scripts/fuzz.sh).
   switch (expected) {
     case PluginFieldType::kINT32: {
-      const auto* data = static_cast<const int32_t*>(field.data);
-      value->ints.assign(data, data + count);
+      std::vector<int32_t> ints(count);
+      if (count > 0) std::memcpy(ints.data(), field.data, count * sizeof(int32_t));
+      value->ints.assign(ints.begin(), ints.end());
       break;
     }
     case PluginFieldType::kFLOAT32: {
-      const auto* data = static_cast<const float*>(field.data);
-      value->floats.assign(data, data + count);
+      value->floats.resize(count);
+      if (count > 0) std::memcpy(value->floats.data(), field.data, count * sizeof(float));
       break;
     }
     default: {

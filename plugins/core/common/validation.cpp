@@ -49,7 +49,10 @@ int32_t max_inputs(OpKind op) {
 
 int64_t output_channels(OpKind op, const OpAttrs& attrs, int64_t channels) {
   if (!is_ps(op)) return channels;
-  return channels / (static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w);
+  // Attributes that fail validate_attrs (pooled_h = 0 through the C ABI) give 0, not a
+  // division by zero (found by tests/cpp/fuzz_surfaces.cpp).
+  const int64_t bins = static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w;
+  return bins > 0 ? channels / bins : 0;
 }
 
 Status validate_attrs(OpKind op, const OpAttrs& a) {

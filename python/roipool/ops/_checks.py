@@ -14,7 +14,7 @@ def check_op_tensors(op: str | None, features: Sequence[Tensor], rois: Tensor,
                      offset: Tensor | None = None, mask: Tensor | None = None,
                      features_name: str = "input") -> None:
     """Raises ValueError / TypeError naming the argument when `features` is empty, the
-    tensors are not all on one device, or `offset` / `mask` is not floating point.
+    tensors are not all on one device, or `rois` / `offset` / `mask` is not floating point.
     `op` (the op's name) prefixes the message; the shared fake kernels pass None."""
     prefix = f"roipool::{op}: " if op else "roipool: "
     if len(features) == 0:
@@ -27,6 +27,8 @@ def check_op_tensors(op: str | None, features: Sequence[Tensor], rois: Tensor,
         if t is not None and t.device != first.device:
             raise ValueError(prefix + f"{name} is on {t.device} but {first_name} is on "
                              f"{first.device}; all tensors must be on one device")
+    if not rois.is_floating_point():
+        raise TypeError(prefix + f"rois must be a floating-point tensor, got {rois.dtype}")
     for name, t in (("offset", offset), ("mask", mask)):
         if t is not None and not t.is_floating_point():
             raise TypeError(prefix + f"{name} must be a floating-point tensor, got "

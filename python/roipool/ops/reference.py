@@ -48,6 +48,8 @@ __all__ = [
 
 # Samples per bin axis are capped like the kernel core's kMaxSamplingGrid.
 MAX_SAMPLING_GRID = 1024
+# The kernel core's bound on pooled_h / pooled_w.
+_MAX_POOLED = 65535
 # The kernel core's bound on adaptive samples along one axis of one RoI (all its bins
 # together): the environment variable when set, else the default (sampling.h).
 ADAPTIVE_SAMPLE_LIMIT_VARIABLE = "ROIPOOL_ADAPTIVE_SAMPLE_LIMIT"
@@ -67,7 +69,16 @@ def _compute_dtype(input: Tensor) -> torch.dtype:
     return torch.float64 if input.dtype == torch.float64 else torch.float32
 
 
-def _check_inputs(input: Tensor, rois: Tensor, columns: int) -> None:
+def _check_inputs(input: Tensor, rois: Tensor, columns: int, pooled_h: int, pooled_w: int,
+                  spatial_scale: float = 1.0, sampling_ratio: int = 0) -> None:
+    """The kernel core's checks of one call (same rules, Python wording)."""
+    if not (1 <= pooled_h <= _MAX_POOLED and 1 <= pooled_w <= _MAX_POOLED):
+        raise ValueError(f"pooled_h and pooled_w must be in [1, {_MAX_POOLED}], got "
+                         f"{pooled_h}x{pooled_w}")
+    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
+        raise ValueError(f"spatial_scale must be finite and > 0, got {spatial_scale}")
+    if sampling_ratio > MAX_SAMPLING_GRID:
+        raise ValueError(f"sampling_ratio must be <= {MAX_SAMPLING_GRID}, got {sampling_ratio}")
     if input.dim() != 4:
         raise ValueError(f"input must be [B, C, H, W], got shape {tuple(input.shape)}")
     if rois.dim() != 2 or rois.shape[1] != columns:
@@ -116,7 +127,8 @@ def _grid_size(sampling_ratio: int, extent: Tensor, pooled: int) -> Tensor:
 
 def _channel_table(input: Tensor) -> Tensor:
     """[B*H*W, C]: one row of channels per pixel, so a gather copies contiguous rows."""
-    return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
+    b, c, h, w = input.shape
+    return input.permute(0, 2, 3, 1).reshape(b * h * w, c)  # explicit: C may be 0
 
 
 def _ps_channel_table(input: Tensor, pooled_h: int, pooled_w: int) -> Tensor:
@@ -124,7 +136,9 @@ def _ps_channel_table(input: Tensor, pooled_h: int, pooled_w: int) -> Tensor:
     (c*ph + i)*pw + j (SPEC section 3.4), i.e. plane (b*ph + i)*pw + j."""
     b, c, h, w = input.shape
     planes = input.reshape(b, c // (pooled_h * pooled_w), pooled_h, pooled_w, h, w)
-    return planes.permute(0, 2, 3, 4, 5, 1).reshape(-1, c // (pooled_h * pooled_w))
+    # Explicit sizes: C may be 0.
+    return planes.permute(0, 2, 3, 4, 5, 1).reshape(b * pooled_h * pooled_w * h * w,
+                                                    c // (pooled_h * pooled_w))
 
 
 def _ps_plane_base(batch_index: Tensor, pooled_h: int, pooled_w: int, plane_size: int) -> Tensor:
@@ -447,7 +461,7 @@ def _pixel_pool(planes: _Planes, rows: tuple[Tensor, Tensor], cols: tuple[Tensor
 def roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                        spatial_scale: float) -> Tensor:
     """RoIPool (SPEC 3.1, torchvision.ops.roi_pool): max over twice-quantised bins."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
     start = _round_half_away(r[:, 1:3] * spatial_scale)
@@ -464,7 +478,7 @@ def roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: in
                         spatial_scale: float, sampling_ratio: int, aligned: bool,
                         mode: str) -> Tensor:
     """RoIAlign (SPEC 3.2): torchvision for ``avg``, mmcv for ``max``."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     if mode not in ("avg", "max"):
         raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
     dtype = _compute_dtype(input)
@@ -481,7 +495,7 @@ def roi_warp_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int
     """RoIWarp (SPEC 3.3): round the scaled box to integers, then RoIAlign with
     aligned = 0 and scale 1 (the `aligned` attribute is accepted and ignored)."""
     del aligned  # RoIWarp is defined on the quantised box without the half-pixel offset
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     r = rois.to(_compute_dtype(input))
     quantised = torch.cat([r[:, :1], _round_half_away(r[:, 1:] * spatial_scale)], dim=1)
     return roi_align_reference(input, quantised, pooled_h, pooled_w, 1.0, sampling_ratio,
@@ -497,7 +511,7 @@ def _check_ps_channels(input: Tensor, pooled_h: int, pooled_w: int) -> None:
 def ps_roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                           spatial_scale: float) -> Tensor:
     """PSRoIPool (SPEC 3.4, torchvision.ops.ps_roi_pool, incl. its [0, H-1] clip)."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale)
     _check_ps_channels(input, pooled_h, pooled_w)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
@@ -513,7 +527,7 @@ def ps_roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: 
 def ps_roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                            spatial_scale: float, sampling_ratio: int) -> Tensor:
     """PSRoIAlign (SPEC 3.4, torchvision.ops.ps_roi_align): always aligned, no clamp."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     _check_ps_channels(input, pooled_h, pooled_w)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
@@ -528,7 +542,7 @@ def deform_roi_pool_reference(input: Tensor, rois: Tensor, offset: Tensor | None
                               spatial_scale: float, sampling_ratio: int, gamma: float) -> Tensor:
     """DeformRoIPool (SPEC 3.5, mmcv): aligned RoIAlign whose bins shift by
     gamma * roi size * offset; the result is multiplied by `mask` when given."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     num_rois = rois.shape[0]
     for name, t, ch in (("offset", offset, 2), ("mask", mask, 1)):
         if t is not None and tuple(t.shape) != (num_rois, ch, pooled_h, pooled_w):
@@ -589,7 +603,7 @@ def multi_scale_roi_align_reference(rois: Tensor, features: Sequence[Tensor], po
         raise ValueError(f"need one spatial scale per feature map, got {len(features)} maps "
                          f"and {len(spatial_scales)} scales")
     for f in features:
-        _check_inputs(f, rois, 5)
+        _check_inputs(f, rois, 5, pooled_h, pooled_w, 1.0, sampling_ratio)
         if f.shape[:2] != features[0].shape[:2]:
             raise ValueError("all feature maps must have the same batch size and channels")
     dtype = _compute_dtype(features[0])
@@ -621,7 +635,7 @@ def roi_align_rotated_reference(input: Tensor, rois: Tensor, pooled_h: int, pool
                                 clockwise: bool) -> Tensor:
     """RoIAlignRotated (SPEC 3.7, mmcv): rois (b, cx, cy, w, h, theta radians); sample
     points are rotated by theta (-theta when clockwise) about the box centre."""
-    _check_inputs(input, rois, 6)
+    _check_inputs(input, rois, 6, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
     offset = 0.5 if aligned else 0.0
@@ -673,7 +687,7 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
     empty or non-finite bin). The surface is a sum of separable hat functions, so each
     bin's integral is a weighted sum of window pixels with weights (integral over the
     bin's rows) x (over its columns). Differentiable w.r.t. the box coordinates too."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
     _, channels, h, w = x.shape
