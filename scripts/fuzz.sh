@@ -25,15 +25,15 @@ built=$(date +%s)
 export ROIPOOL_ADAPTIVE_SAMPLE_LIMIT=${ROIPOOL_ADAPTIVE_SAMPLE_LIMIT:-64}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=0:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-"$BUILD/bin/roipool_fuzz" --seed "${FUZZ_SEED:-1}" --cabi "${FUZZ_CABI:-20000}" \
-  --trt "${FUZZ_TRT:-20000}" "$BUILD/lib/libroipool_trt.so"
+"$BUILD/bin/roipool_fuzz" --seed "${FUZZ_SEED:-1}" --cabi "${FUZZ_CABI:-40000}" \
+  --trt "${FUZZ_TRT:-40000}" "$BUILD/lib/libroipool_trt.so"
 native=$(date +%s)
 
 # ONNX Runtime and Python are not instrumented: the sanitizer runtimes are preloaded so
 # that the instrumented libroipool_ort.so finds them.
 LD_PRELOAD="$(${CXX:-g++} -print-file-name=libasan.so):$(${CXX:-g++} -print-file-name=libubsan.so)" \
   "$PYTHON" scripts/fuzz_ort.py --library "$BUILD/lib/libroipool_ort.so" \
-  --seed "${FUZZ_SEED:-1}" --models "${FUZZ_ORT:-600}"
+  --seed "${FUZZ_SEED:-1}" --models "${FUZZ_ORT:-1000}"
 done_at=$(date +%s)
 echo "fuzz: build $((built - start)) s, C ABI + TensorRT $((native - built)) s," \
   "ONNX Runtime $((done_at - native)) s"

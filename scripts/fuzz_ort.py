@@ -192,7 +192,8 @@ class Fuzzer:
     def one_run(self, session: Any, op: str, roles: list[str], types: dict[str, int],
                 attrs: dict[str, Any]) -> None:
         rng = self.rng
-        ph, pw = attrs.get("pooled_h", 7), attrs.get("pooled_w", 7)
+        # A session exists, so pooled sizes are ints or one-element lists (both accepted).
+        ph, pw = (int(np.ravel(attrs.get(name, 7))[0]) for name in ("pooled_h", "pooled_w"))
         batch, k = rng.randint(0, 2), rng.randint(0, 4)
         channels = rng.randint(0, 3)
         if op.startswith("PS") and rng.random() < 0.8:

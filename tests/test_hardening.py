@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import subprocess
 import sys
@@ -337,3 +338,32 @@ def test_fuzz_output_channels_with_zero_pooled_size() -> None:
     lib.roipool_default_attrs(op, ctypes.byref(attrs))
     attrs.pooled_h = 0
     assert lib.roipool_output_channels(op, ctypes.byref(attrs), 12) == 0
+
+
+@needs_native
+@pytest.mark.parametrize("native", [True, False], ids=["native", "reference"])
+@pytest.mark.parametrize("fill", [math.nan, math.inf])
+def test_fuzz_nan_box_under_non_finite_mask(native: bool, fill: float) -> None:
+    """A NaN box stayed 0 * mask = NaN under a DeformRoIPool mask of inf / NaN."""
+    x = torch.randn(1, 2, 8, 8)
+    rois = torch.tensor([[0, math.nan, 1.0, 5.0, 5.0], [0, 1.0, 1.0, 5.0, math.nan]])
+    mask = torch.full((2, 1, 2, 2), fill)
+    with _reference_only(not native):
+        out = ops.deform_roi_pool(x, rois, None, mask, 2, 2, 1.0, 2, 0.1)
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+@needs_native
+@pytest.mark.parametrize("native", [True, False], ids=["native", "reference"])
+@pytest.mark.parametrize("name", ["roi_align_ratio", "roi_align_rotated", "ps_roi_align",
+                                  "multi_scale_roi_align", "roi_warp"])
+def test_fuzz_nan_box_on_non_finite_map(name: str, native: bool) -> None:
+    """A NaN box read pixel (0, 0) with weight 0 for its (invalid) samples: an inf there
+    gave NaN instead of SPEC's 0."""
+    op, columns, channels = NAN_CASES[name]
+    x = torch.randn(1, channels, 12, 12)
+    x[..., 0, 0] = math.inf
+    rois = _nan_rois(columns, 5 if columns == 6 else 2)
+    with _reference_only(not native):
+        out = op(x, rois)
+    assert torch.equal(out[0], torch.zeros_like(out[0]))

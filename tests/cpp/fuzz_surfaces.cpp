@@ -300,7 +300,15 @@ void fuzz_forward(Rng& rng) {
       if (bits32 == kSentinel32 && out_size == 4) return finding(where + ": output element not written");
       if (bits16 == kSentinel16 && out_size == 2) return finding(where + ": output element not written");
       const bool is_zero = out_size == 4 ? (bits32 & 0x7fffffffu) == 0 : (bits16 & 0x7fffu) == 0;
-      if (zero_roi && !is_zero) return finding(where + ": RoI " + std::to_string(r) + " must pool to zeros");
+      if (zero_roi && !is_zero) {
+        std::string row;
+        for (int32_t c = 0; c < columns; ++c) row += " " + std::to_string(roi_values[static_cast<size_t>(r * columns + c)]);
+        return finding(where + " rois_dtype " + std::to_string(rois_dtype) + " aligned " + std::to_string(attrs.aligned) +
+                       " ratio " + std::to_string(attrs.sampling_ratio) + " mode " + std::to_string(static_cast<int>(attrs.mode)) +
+                       " scale " + std::to_string(attrs.spatial_scale) + " offset " + std::to_string(with_offset) +
+                       " mask " + std::to_string(with_mask) + ": RoI" + row + " must pool to zeros, element " +
+                       std::to_string(i - r * per_roi));
+      }
     }
   }
 }

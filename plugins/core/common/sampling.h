@@ -34,6 +34,16 @@ constexpr const char* kAdaptiveSampleLimitVariable = "ROIPOOL_ADAPTIVE_SAMPLE_LI
 // in [1, kMaxAdaptiveSampleLimit]. Read once per process (validation.cpp).
 int32_t adaptive_sample_limit();
 
+// The batch index of RoI row `roi` (`columns` values), or -1 when the RoI pools to zeros
+// without sampling: a bad batch index or a NaN coordinate (SPEC section 2). Checked up
+// front so that a NaN box stays 0 even under a DeformRoIPool mask of inf or NaN.
+ROIPOOL_HD int64_t pooled_roi_batch(const float* roi, int32_t columns, int64_t batch) {
+  for (int32_t c = 1; c < columns; ++c) {
+    if (roi[c] != roi[c]) return -1;
+  }
+  return roi_batch_index(roi[0], batch);
+}
+
 // How many samples a bin axis takes (SPEC section 2): an explicit `sampling_ratio` > 0,
 // else the adaptive ceil(extent / pooled) clamped to [0, cap]; NaN / empty extents give 0.
 struct GridRule {

@@ -93,10 +93,13 @@ def _round_half_away(x: Tensor) -> Tensor:
     return torch.where((x - whole).abs() >= 0.5, whole + torch.sign(x), whole)
 
 
-def _batch_index(column: Tensor, batch: int) -> tuple[Tensor, Tensor]:
-    """(index, ok): RoIs whose batch index is not an integer in [0, batch) (NaN too) get
-    ok = False and index 0, so they read a valid plane and are zeroed by the caller."""
+def _batch_index(rois: Tensor, batch: int) -> tuple[Tensor, Tensor]:
+    """(index, ok): RoIs whose batch index is not an integer in [0, batch) (NaN too) or
+    that have a NaN coordinate get ok = False and index 0, so they read a valid plane and
+    are zeroed by the caller (SPEC section 2), whatever else multiplies their bins."""
+    column = rois[:, 0]
     ok = (column >= 0) & (column < batch) & (column == torch.trunc(column))
+    ok = ok & ~torch.isnan(rois[:, 1:]).any(dim=1)
     return torch.where(ok, column, 0).long(), ok
 
 
@@ -233,17 +236,17 @@ class _Planes:
         self.ok = ok  # [K] bool
 
     @classmethod
-    def single(cls, input: Tensor, batch_column: Tensor) -> _Planes:
+    def single(cls, input: Tensor, rois: Tensor) -> _Planes:
         b, _, h, w = input.shape
-        index, ok = _batch_index(batch_column, b)
+        index, ok = _batch_index(rois, b)
         size = torch.full_like(index, h)
         return cls(_channel_table(input), index * (h * w), size, torch.full_like(index, w), ok)
 
     @classmethod
-    def position_sensitive(cls, input: Tensor, batch_column: Tensor, pooled_h: int,
+    def position_sensitive(cls, input: Tensor, rois: Tensor, pooled_h: int,
                            pooled_w: int) -> _Planes:
         b, _, h, w = input.shape
-        index, ok = _batch_index(batch_column, b)
+        index, ok = _batch_index(rois, b)
         return cls(_ps_channel_table(input, pooled_h, pooled_w),
                    _ps_plane_base(index, pooled_h, pooled_w, h * w),
                    torch.full_like(index, h), torch.full_like(index, w), ok)
@@ -368,8 +371,13 @@ def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tupl
         combined = torch.stack([r[0] for r in results]).amax(dim=0)
         return _empty_to_zero(combined, torch.stack([r[1] for r in results]).any(dim=0))
 
-    return _run_chunked((grid_h, grid_w), ph * pw * 4 * channels, channels, pooled, chunk,
-                        planes.table.dtype)
+    def zeroed_chunk(rois: Tensor) -> Tensor:
+        # RoIs that pool to zeros (bad batch index, NaN coordinate) are 0 even where
+        # their weight-0 taps read an inf or NaN pixel.
+        return torch.where(_chunk_view(planes.ok, rois, 3), chunk(rois), 0.0)
+
+    return _run_chunked((grid_h, grid_w), ph * pw * 4 * channels, channels, pooled,
+                        zeroed_chunk, planes.table.dtype)
 
 
 def _bin_coords(start: Tensor, bin_size: Tensor, grid: Tensor, sample: Tensor,
@@ -470,7 +478,7 @@ def roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int
     _, _, h, w = x.shape
     rows = _quantised_bins(start[:, 1], size[:, 1], pooled_h, h)
     cols = _quantised_bins(start[:, 0], size[:, 0], pooled_w, w)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     return _pixel_pool(planes, rows, cols, (pooled_h, pooled_w), "max").to(input.dtype)
 
 
@@ -483,7 +491,7 @@ def roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: in
         raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5 if aligned else 0.0, not aligned,
                        (pooled_h, pooled_w), sampling_ratio, mode)
     return out.to(input.dtype)
@@ -520,7 +528,7 @@ def ps_roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: 
     _, _, h, w = x.shape
     rows = _quantised_bins(start[:, 1], size[:, 1], pooled_h, h - 1)
     cols = _quantised_bins(start[:, 0], size[:, 0], pooled_w, w - 1)
-    planes = _Planes.position_sensitive(x, r[:, 0], pooled_h, pooled_w)
+    planes = _Planes.position_sensitive(x, r, pooled_h, pooled_w)
     return _pixel_pool(planes, rows, cols, (pooled_h, pooled_w), "avg").to(input.dtype)
 
 
@@ -531,7 +539,7 @@ def ps_roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w:
     _check_ps_channels(input, pooled_h, pooled_w)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
-    planes = _Planes.position_sensitive(x, r[:, 0], pooled_h, pooled_w)
+    planes = _Planes.position_sensitive(x, r, pooled_h, pooled_w)
     out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5, False, (pooled_h, pooled_w),
                        sampling_ratio, "avg")
     return out.to(input.dtype)
@@ -550,7 +558,7 @@ def deform_roi_pool_reference(input: Tensor, rois: Tensor, offset: Tensor | None
                              f"got {tuple(t.shape)}")
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     shift = None
     if offset is not None:
         off = offset.to(dtype)
@@ -560,8 +568,8 @@ def deform_roi_pool_reference(input: Tensor, rois: Tensor, offset: Tensor | None
                  (gamma * roi_w).view(-1, 1, 1) * off[:, 0])
     out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5, False, (pooled_h, pooled_w),
                        sampling_ratio, "avg", shift)
-    if mask is not None:
-        out = out * mask.to(dtype)
+    if mask is not None:  # RoIs that pool to zeros stay 0 under an inf / NaN mask
+        out = torch.where(planes.ok.view(-1, 1, 1, 1), out * mask.to(dtype), 0.0)
     return out.to(input.dtype)
 
 
@@ -615,7 +623,7 @@ def multi_scale_roi_align_reference(rois: Tensor, features: Sequence[Tensor], po
     sizes = torch.tensor([[f.shape[2], f.shape[3]] for f in features], device=rois.device)
     offsets = torch.tensor([0] + [t.shape[0] for t in tables[:-1]],
                            device=rois.device).cumsum(0)
-    index, ok = _batch_index(r[:, 0], batch)
+    index, ok = _batch_index(r, batch)
     height, width = sizes[level, 0], sizes[level, 1]
     planes = _Planes(torch.cat(tables), offsets[level] + index * height * width,
                      height, width, ok)
@@ -661,7 +669,7 @@ def roi_align_rotated_reference(input: Tensor, rois: Tensor, pooled_h: int, pool
         x_ = yy * view(sin) + xx * view(cos) + view(centre_x)
         return y, x_
 
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     out = _bilinear_pool(planes, grid_h, grid_w, (pooled_h, pooled_w), "avg", coords)
     return out.to(input.dtype)
 
@@ -699,7 +707,7 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
     col0, cols_len = _prroi_window(start[:, 0], start[:, 0] + size[:, 0], w)
     i = torch.arange(pooled_h, dtype=dtype, device=r.device)
     j = torch.arange(pooled_w, dtype=dtype, device=r.device)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
 
     def axis_weights(rois_: Tensor, first: Tensor, length: Tensor, lo: Tensor, bin_size: Tensor,
                      bins: Tensor, limit: int) -> tuple[Tensor, Tensor]:
