@@ -315,6 +315,7 @@ OrtStatusPtr to_ort_status(const OrtApi& api, const Status& status) {
     case Status::Code::kUnsupported:
       return api.CreateStatus(ORT_NOT_IMPLEMENTED, status.message().c_str());
     case Status::Code::kCudaError: return api.CreateStatus(ORT_EP_FAIL, status.message().c_str());
+    case Status::Code::kInternal: return api.CreateStatus(ORT_RUNTIME_EXCEPTION, status.message().c_str());
   }
   return api.CreateStatus(ORT_FAIL, status.message().c_str());
 }

@@ -34,8 +34,8 @@ nvinfer1::IPluginV3* RoiPoolPluginCreator::createPlugin(const char*, const nvinf
       return nullptr;
     }
     return std::make_unique<RoiPoolPlugin>(op_, attrs, alias_, std::move(values)).release();
-  } catch (const std::exception& e) {
-    log_error(std::string(getPluginName()) + ": createPlugin failed: " + e.what());
+  } catch (...) {
+    log_current_exception(getPluginName());
     return nullptr;
   }
 }
@@ -87,8 +87,8 @@ nvinfer1::IPluginCreatorInterface* const* roipool::trt::all_creators(int32_t& co
     const auto& interfaces = creators().interfaces;
     count = static_cast<int32_t>(interfaces.size());
     return interfaces.data();
-  } catch (const std::exception& e) {  // out of memory building the creators
-    log_error(std::string("creating the plugin creators failed: ") + e.what());
+  } catch (...) {  // out of memory building the creators
+    log_current_exception("creating the plugin creators");
     count = 0;
     return nullptr;
   }

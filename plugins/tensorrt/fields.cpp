@@ -10,7 +10,7 @@ using nvinfer1::PluginFieldType;
 
 // `owner`: the plugin name (the op's, or an alias's).
 Status field_error(const std::string& owner, const std::string& name, const std::string& why) {
-  return Status::InvalidArgument(owner + ": field '" + name + "' " + why);
+  return Status::InvalidArgument(owner + ": field '" + printable(name) + "' " + why);
 }
 
 PluginFieldType field_type(AttrType type) {
@@ -61,15 +61,18 @@ Status field_value(const std::string& op, const AttrSpec& spec, const PluginFiel
   }
   const auto count = static_cast<size_t>(field.length);
   value->type = spec.type;
+  // Copied bytewise: nothing promises that field data (a deserialized blob, say) is
+  // aligned for its type (a misaligned load was a UBSan finding of scripts/fuzz.sh).
   switch (expected) {
     case PluginFieldType::kINT32: {
-      const auto* data = static_cast<const int32_t*>(field.data);
-      value->ints.assign(data, data + count);
+      std::vector<int32_t> ints(count);
+      if (count > 0) std::memcpy(ints.data(), field.data, count * sizeof(int32_t));
+      value->ints.assign(ints.begin(), ints.end());
       break;
     }
     case PluginFieldType::kFLOAT32: {
-      const auto* data = static_cast<const float*>(field.data);
-      value->floats.assign(data, data + count);
+      value->floats.resize(count);
+      if (count > 0) std::memcpy(value->floats.data(), field.data, count * sizeof(float));
       break;
     }
     default: {

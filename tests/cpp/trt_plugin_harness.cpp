@@ -635,6 +635,11 @@ void check_runtime_without_device(const std::string& op, IPluginCreatorV3One* cr
   PluginTensorDesc out4 = output_desc(op, 4, DataType::kFLOAT);
   CHECK(logs_error(op, [&] { CHECK(runtime->onShapeChange(bad_rois.data(), n, &out4, 1) != 0, op + ": rois"); }),
         op + ": wrong rois width logged at onShapeChange");
+  // Issue 10 item 4: a rank above Dims::MAX_DIMS is reported without reading past d[].
+  bad_rois[is_msra(op) ? 0 : 1].dims.nbDims = 64;
+  CHECK(logs_error(op, [&] { CHECK(runtime->onShapeChange(bad_rois.data(), n, &out4, 1) != 0, op + ": rank"); }) &&
+            g_finder.logger.errors.back().find("<invalid rank 64>") != std::string::npos,
+        op + ": rois of rank 64 reported as an invalid rank");
   std::vector<PluginTensorDesc> good = input_descs(op, 4, DataType::kFLOAT);
   PluginTensorDesc wrong_out = output_desc(op, 5, DataType::kFLOAT);
   CHECK(logs_error(op, [&] { CHECK(runtime->onShapeChange(good.data(), n, &wrong_out, 1) != 0, op + ": out"); }),

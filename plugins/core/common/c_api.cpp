@@ -15,6 +15,19 @@ int32_t report(const roipool::Status& status, char* error, size_t error_size) {
 
 bool valid_op(int32_t op) { return op >= 0 && op < roipool::kNumOps; }
 
+// Runs `fn` (returning a Status) and reports it; an exception (std::bad_alloc while
+// copying an attribute, say) becomes kInternal instead of crossing the C ABI.
+template <typename Fn>
+int32_t reported(char* error, size_t error_size, Fn&& fn) noexcept {
+  try {
+    return report(fn(), error, error_size);
+  } catch (const std::exception& e) {
+    return report(roipool::Status::Internal(std::string("roipool: ") + e.what()), error, error_size);
+  } catch (...) {
+    return report(roipool::Status::Internal("roipool: unknown C++ exception"), error, error_size);
+  }
+}
+
 }  // namespace
 
 const char* roipool_version(void) { return ROIPOOL_VERSION; }
@@ -37,28 +50,30 @@ int32_t roipool_default_attrs(int32_t op, roipool::OpAttrs* attrs) {
 int32_t roipool_set_attribute(int32_t op, roipool::OpAttrs* attrs, const char* name, int32_t type,
                               const int64_t* ints, const float* floats, int64_t count,
                               const char* text, char* error, size_t error_size) {
-  if (!valid_op(op) || attrs == nullptr || name == nullptr || count < 0) {
-    return report(roipool::Status::InvalidArgument("roipool_set_attribute: bad arguments"), error,
-                  error_size);
-  }
-  roipool::AttrValue value;
-  value.type = static_cast<roipool::AttrType>(type);
-  if (ints != nullptr) value.ints.assign(ints, ints + count);
-  if (floats != nullptr) value.floats.assign(floats, floats + count);
-  if (text != nullptr) value.text = text;
-  return report(roipool::set_attribute(static_cast<roipool::OpKind>(op), name, value, attrs), error,
-                error_size);
+  return reported(error, error_size, [&] {
+    if (!valid_op(op) || attrs == nullptr || name == nullptr || count < 0) {
+      return roipool::Status::InvalidArgument("roipool_set_attribute: bad arguments");
+    }
+    roipool::AttrValue value;
+    value.type = static_cast<roipool::AttrType>(type);
+    if (ints != nullptr) value.ints.assign(ints, ints + count);
+    if (floats != nullptr) value.floats.assign(floats, floats + count);
+    if (text != nullptr) value.text = text;
+    return roipool::set_attribute(static_cast<roipool::OpKind>(op), name, value, attrs);
+  });
 }
 
 int32_t roipool_attribute_type(int32_t op, const char* name, int32_t* type) {
   if (!valid_op(op) || name == nullptr || type == nullptr) return 1;
-  for (const roipool::AttrSpec& spec : roipool::op_attributes(static_cast<roipool::OpKind>(op))) {
-    if (std::strcmp(spec.name, name) == 0) {
-      *type = static_cast<int32_t>(spec.type);
-      return 0;
+  return reported(nullptr, 0, [&] {
+    for (const roipool::AttrSpec& spec : roipool::op_attributes(static_cast<roipool::OpKind>(op))) {
+      if (std::strcmp(spec.name, name) == 0) {
+        *type = static_cast<int32_t>(spec.type);
+        return roipool::Status::Ok();
+      }
     }
-  }
-  return 1;
+    return roipool::Status::InvalidArgument("no such attribute");
+  });
 }
 
 int32_t roipool_rois_columns(int32_t op) {
@@ -73,13 +88,12 @@ int64_t roipool_output_channels(int32_t op, const roipool::OpAttrs* attrs, int64
 int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
                         int32_t device, void* stream, int32_t num_threads, char* error,
                         size_t error_size) {
-  if (!valid_op(op) || attrs == nullptr || args == nullptr || (device != 0 && device != 1)) {
-    return report(roipool::Status::InvalidArgument("roipool_forward: bad arguments"), error,
-                  error_size);
-  }
-  const auto kind = static_cast<roipool::OpKind>(op);
-  const roipool::Status status =
-      device == 0 ? roipool::forward_cpu(kind, *attrs, *args, roipool::CpuOptions{num_threads})
-                  : roipool::forward_cuda(kind, *attrs, *args, stream);
-  return report(status, error, error_size);
+  return reported(error, error_size, [&] {
+    if (!valid_op(op) || attrs == nullptr || args == nullptr || (device != 0 && device != 1)) {
+      return roipool::Status::InvalidArgument("roipool_forward: bad arguments");
+    }
+    const auto kind = static_cast<roipool::OpKind>(op);
+    return device == 0 ? roipool::forward_cpu(kind, *attrs, *args, roipool::CpuOptions{num_threads})
+                       : roipool::forward_cuda(kind, *attrs, *args, stream);
+  });
 }

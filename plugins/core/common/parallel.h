@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -42,8 +45,34 @@ class ScopedCpuExecutor {
   CpuExecutor previous_;
 };
 
+namespace detail {
+// The first exception thrown by any task of one parallel loop: tasks run on worker or
+// executor threads, where an escaping exception would be std::terminate; the calling
+// thread rethrows it once every task has returned (forward_cpu turns it into a Status).
+class FirstError {
+ public:
+  template <typename Fn>
+  void run(Fn&& fn) noexcept {
+    try {
+      fn();
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::exception_ptr error_;
+};
+}  // namespace detail
+
 // fn(begin, end) is called on disjoint ranges covering [0, n). `min_grain` keeps tiny
-// workloads on one thread, where starting threads would cost more than it saves.
+// workloads on one thread, where starting threads would cost more than it saves. An
+// exception from fn reaches the caller after all ranges have finished.
 template <typename Fn>
 void parallel_for(int64_t n, int32_t num_threads, int64_t min_grain, Fn&& fn) {
   if (n <= 0) return;
@@ -54,25 +83,32 @@ void parallel_for(int64_t n, int32_t num_threads, int64_t min_grain, Fn&& fn) {
     return;
   }
   const int64_t step = (n + chunks - 1) / chunks;
+  detail::FirstError error;
+  const auto run_range = [&fn, &error, step, n](int64_t begin) {
+    error.run([&] { fn(begin, std::min(n, begin + step)); });
+  };
   const CpuExecutor executor = detail::active_cpu_executor;
   if (executor.run != nullptr) {
-    auto run_chunk = [&fn, step, n](int64_t index) {
-      const int64_t begin = index * step;
-      fn(begin, std::min(n, begin + step));
-    };
+    auto run_chunk = [&run_range, step](int64_t index) { run_range(index * step); };
     using Chunk = decltype(run_chunk);
     executor.run(executor.user_data, (n + step - 1) / step,
                  [](void* chunk, int64_t index) { (*static_cast<Chunk*>(chunk))(index); },
                  &run_chunk);
+    error.rethrow();
     return;
   }
   std::vector<std::thread> workers;
-  workers.reserve(static_cast<size_t>(chunks - 1));
-  for (int64_t begin = step; begin < n; begin += step) {
-    workers.emplace_back([&fn, begin, step, n] { fn(begin, std::min(n, begin + step)); });
+  workers.reserve(static_cast<size_t>(chunks - 1));  // emplace_back below never reallocates
+  int64_t begin = step;
+  try {
+    for (; begin < n; begin += step) workers.emplace_back(run_range, begin);
+  } catch (const std::system_error&) {
+    // Out of threads: the ranges not started yet run on the calling thread below.
   }
-  fn(int64_t{0}, std::min(n, step));
+  run_range(0);
+  for (; begin < n; begin += step) run_range(begin);
   for (auto& worker : workers) worker.join();
+  error.rethrow();
 }
 
 }  // namespace roipool

@@ -9,7 +9,8 @@
 namespace roipool {
 
 struct MultiScaleGeometry {
-  int32_t num_levels, sampling_ratio, pooled_h, pooled_w;
+  int32_t num_levels;
+  GridRule grid;
   bool aligned, mmdet, legacy_rescale;
   float spatial_scales[kMaxLevels];
   float canonical_scale, roi_scale_factor;
@@ -18,9 +19,7 @@ struct MultiScaleGeometry {
   static MultiScaleGeometry from_attrs(const OpAttrs& a) {
     MultiScaleGeometry g{};
     g.num_levels = a.num_levels;
-    g.sampling_ratio = a.sampling_ratio;
-    g.pooled_h = a.pooled_h;
-    g.pooled_w = a.pooled_w;
+    g.grid = GridRule::from_attrs(a);
     g.aligned = a.aligned != 0;
     g.mmdet = a.level_mapping == LevelMapping::kMMDet;
     for (int32_t l = 0; l < a.num_levels; ++l) g.spatial_scales[l] = a.spatial_scales[l];
@@ -69,7 +68,7 @@ struct MultiScaleGeometry {
       box[3] = cx + half_w;
       box[4] = cy + half_h;
     }
-    const BoxGeometry on_level{spatial_scales[l], sampling_ratio, pooled_h, pooled_w, aligned, false};
+    const BoxGeometry on_level{spatial_scales[l], grid, aligned, false};
     SamplingFrame frame = on_level(box);
     frame.level = l;
     return frame;

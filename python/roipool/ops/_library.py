@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from roipool.ops import reference
+from roipool.ops._checks import check_op_tensors
 
 _NATIVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -33,6 +34,8 @@ def _native_forward(op: str, features: Sequence[Tensor], rois: Tensor,
                     attrs: Mapping[str, Any], offset: Tensor | None = None,
                     mask: Tensor | None = None) -> Tensor | None:
     """The native kernel's result, or None when the reference must run instead."""
+    check_op_tensors(op, features, rois, offset, mask,
+                     "features" if op == "multi_scale_roi_align" else "input")
     if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
         return None
     native = _native_module()
@@ -266,21 +269,25 @@ def prroi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
 
 def _fake_pooled(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                  *args: Any) -> Tensor:
+    check_op_tensors(None, [input], rois)
     return _pooled_like(input, rois, input.shape[1], pooled_h, pooled_w)
 
 
 def _fake_position_sensitive(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                              *args: Any) -> Tensor:
+    check_op_tensors(None, [input], rois)
     return _pooled_like(input, rois, input.shape[1] // (pooled_h * pooled_w), pooled_h, pooled_w)
 
 
 def _fake_deform(input: Tensor, rois: Tensor, offset: Tensor | None, mask: Tensor | None,
                  pooled_h: int, pooled_w: int, *args: Any) -> Tensor:
+    check_op_tensors("deform_roi_pool", [input], rois, offset, mask)
     return _pooled_like(input, rois, input.shape[1], pooled_h, pooled_w)
 
 
 def _fake_multi_scale(rois: Tensor, features: list[Tensor], pooled_h: int, pooled_w: int,
                       *args: Any) -> Tensor:
+    check_op_tensors("multi_scale_roi_align", features, rois, features_name="features")
     return _pooled_like(features[0], rois, features[0].shape[1], pooled_h, pooled_w)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from roipool.ops import _library
+from roipool.ops import _library, reference
 
 __all__ = [
     "deform_roi_pool",
@@ -32,13 +32,34 @@ BoxesLike = Tensor | Sequence[Tensor]
 OutputSize = int | Sequence[int]
 
 
+# The kernel core's bound on pooled_h / pooled_w.
+_MAX_POOLED = 65535
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _pair(output_size: OutputSize) -> tuple[int, int]:
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in size):
+    if _is_int(output_size):
+        size = (output_size, output_size)
+    elif isinstance(output_size, (list, tuple)):
+        size = tuple(output_size)
+    else:
+        size = ()
+    if len(size) != 2 or not all(_is_int(s) for s in size):
         raise TypeError(f"output_size must be an int or a pair of ints, got {output_size!r}")
-    if size[0] <= 0 or size[1] <= 0:
-        raise ValueError(f"output_size must be positive, got {output_size!r}")
+    if not all(1 <= s <= _MAX_POOLED for s in size):
+        raise ValueError(f"output_size must be in [1, {_MAX_POOLED}], got {output_size!r}")
     return size[0], size[1]
+
+
+def _check_int(value: object, name: str, low: int, high: int) -> None:
+    """An int (not a bool or float) in [low, high], else TypeError / ValueError naming it."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
 def _is_symbolic(*tensors: Tensor) -> bool:
@@ -104,8 +125,8 @@ def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:
 
 
 def _check_sampling_ratio(sampling_ratio: int) -> None:
-    if not isinstance(sampling_ratio, int) or isinstance(sampling_ratio, bool):
-        raise TypeError(f"sampling_ratio must be an int, got {sampling_ratio!r}")
+    # <= 0 is adaptive; the lower bound only keeps the value an int64 for the schema.
+    _check_int(sampling_ratio, "sampling_ratio", -(2**63), reference.MAX_SAMPLING_GRID)
 
 
 def _check_mode(mode: str) -> None:
@@ -230,6 +251,7 @@ def multi_scale_roi_align(features: Sequence[Tensor], boxes: BoxesLike, output_s
         raise ValueError("canonical_scale and roi_scale_factor must be > 0")
     ph, pw = _pair(output_size)
     _check_sampling_ratio(sampling_ratio)
+    _check_int(canonical_level, "canonical_level", -64, 64)
     rois = _rois(boxes, features[0], 5)
     return _library.multi_scale_roi_align(rois, list(features), ph, pw, sampling_ratio,
                                           bool(aligned), scales, level_mapping,

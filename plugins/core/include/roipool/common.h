@@ -95,7 +95,10 @@ struct OpArgs {
 
 class Status {
  public:
-  enum class Code : int32_t { kOk = 0, kInvalidArgument = 1, kUnsupported = 2, kCudaError = 3 };
+  // kInternal: the host failed (out of memory, no threads), not the call's arguments.
+  enum class Code : int32_t {
+    kOk = 0, kInvalidArgument = 1, kUnsupported = 2, kCudaError = 3, kInternal = 4
+  };
   Status() = default;
   static Status Ok() { return Status(); }
   static Status InvalidArgument(std::string message) {
@@ -106,6 +109,9 @@ class Status {
   }
   static Status CudaError(std::string message) {
     return Status(Code::kCudaError, std::move(message));
+  }
+  static Status Internal(std::string message) {
+    return Status(Code::kInternal, std::move(message));
   }
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -118,6 +124,10 @@ class Status {
 };
 
 // ---- names and attribute schema (attributes.cpp) ---------------------------------
+
+// `text` safe to echo in an error message: printable ASCII kept, every other byte as
+// \xNN, so a message is valid UTF-8 whatever a caller passed (bindings decode it).
+std::string printable(std::string_view text);
 
 // ONNX op_type / TensorRT plugin name, e.g. "RoIAlign".
 const char* op_name(OpKind op);
