@@ -86,6 +86,7 @@ def _library() -> ctypes.CDLL | None:
     lib = ctypes.CDLL(str(path))
     i32, i64, ptr, err = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_char_p
     lib.roipool_cuda_compiled.restype = i32
+    lib.roipool_cpu_isa.restype = ctypes.c_char_p
     lib.roipool_op_from_name.argtypes = [ctypes.c_char_p, ctypes.POINTER(i32)]
     lib.roipool_op_from_name.restype = i32
     lib.roipool_default_attrs.argtypes = [i32, ctypes.POINTER(_OpAttrs)]
@@ -127,6 +128,15 @@ def available(device: torch.device) -> bool:
     if device.type == "cpu":
         return True
     return device.type == "cuda" and bool(lib.roipool_cuda_compiled())
+
+
+def cpu_isa() -> str | None:
+    """The CPU vector code path the native core takes now: ``"baseline"``, ``"avx2"`` or
+    ``"avx512"`` (the ``ROIPOOL_CPU_ISA`` environment variable when set, else the best
+    this CPU and build support); None when that variable names an unknown or unavailable
+    level (CPU calls then raise ValueError)."""
+    name = _require_library().roipool_cpu_isa()
+    return None if name is None else name.decode()
 
 
 def _check(code: int, error: ctypes.Array) -> None:
