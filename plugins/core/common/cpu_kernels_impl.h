@@ -126,18 +126,7 @@ inline float lane_load(Half x) {  // hardware fcvt
   return static_cast<float>(h);
 }
 #else
-inline float lane_load(Half x) {  // branch-free half_to_float: normal and subnormal
-  const uint32_t magnitude = static_cast<uint32_t>(x.bits & 0x7fffu) << 13;
-  float f;
-  std::memcpy(&f, &magnitude, sizeof(f));
-  f *= 0x1p112f;  // rebias the exponent (exact, also for subnormal halves)
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof(bits));
-  bits |= (x.bits & 0x7c00u) == 0x7c00u ? 0x7f800000u : 0u;  // inf / NaN
-  bits |= static_cast<uint32_t>(x.bits & 0x8000u) << 16;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
+inline float lane_load(Half x) { return half_to_float(x.bits); }  // branch-free on the host
 #endif
 inline float lane_load(BFloat16 x) {
   const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
