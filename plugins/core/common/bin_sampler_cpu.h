@@ -106,20 +106,10 @@ class RoiPooler {
                    int64_t count, T* out) {
     taps_.clear();
     for (int64_t bin = 0; bin < bins_; ++bin) add_taps(frame, map, bin, 0, count);
-    const int64_t step = walk(map, 0).step;  // the same for every bin
-    for (int64_t c = 0; c < out_channels_; ++c) {
-      const T* channel = image + c * step;
-      T* out_row = out + c * bins_;
-      const BilinearTaps* t = taps_.data();
-      for (int64_t bin = 0; bin < bins_; ++bin) {
-        const T* plane = channel + (options_.position_sensitive ? walk(map, bin).first : 0);
-        float a = reduce_init<kMax>();
-        for (int64_t s = 0; s < count; ++s, ++t) {
-          a = reduce_step<kMax>(a, bilinear_interpolate(plane, *t, 1));
-        }
-        out_row[bin] = from_float<T>(reduce_final<kMax>(a, count, origins_[bin].scale));
-      }
-    }
+    const int64_t step = walk(map, 0).step / (map.height * map.width);  // in channels
+    kernels_.planes({out, image, map.height * map.width, taps_.data(), count, bins_,
+                     out_channels_, step, options_.position_sensitive ? 1 : 0, origins_.data(),
+                     kMax});
   }
 
   // NHWC: every bin's channels in vectors into the [bins, C] tile (taps in chunks of at

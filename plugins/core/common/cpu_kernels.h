@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "bilinear.h"
+#include "bin_sampler.h"
 #include "roipool/common.h"
 
 namespace roipool {
@@ -42,9 +43,25 @@ struct PixelRun {
   bool max;
 };
 
+// All bins of one bilinear RoI on an NCHW map (a map too small to be worth a
+// channels-last copy): out[c * bins + b] = reduce_final over the `count` taps of bin b
+// (taps[b * count ...]) on plane c * channel_step + b * bin_step (PS: bins, 1; else 1, 0).
+// Scalar code per ISA: its gain is the ISA's fp16 conversion (F16C).
+struct PlaneRun {
+  void* out;
+  const void* image;  // channel 0 of the image
+  int64_t plane;      // H * W
+  const BilinearTaps* taps;
+  int64_t count, bins, channels;
+  int64_t channel_step, bin_step;
+  const BinOrigin* origins;  // .scale: the bin's final factor
+  bool max;
+};
+
 struct CpuKernels {
   void (*taps)(const TapRun& run);
   void (*pixels)(const PixelRun& run);
+  void (*planes)(const PlaneRun& run);
   // out[c * bins + b] = tile[b * channels + c], converted to the dtype: the [bins, C]
   // accumulators of one RoI written as its NCHW output block, through a small
   // transpose tile so that the output is written in whole vectors.

@@ -162,6 +162,26 @@ inline V vmax(V v, V acc) {
 }
 #endif
 
+// Scalar loads (the NCHW plane loop): the ISA's own conversions.
+inline float sload(const float* p) { return *p; }
+inline float sload(const BFloat16* p) {
+  const uint32_t bits = static_cast<uint32_t>(p->bits) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+#if defined(__AVX2__)
+inline float sload(const Half* p) { return _cvtsh_ss(p->bits); }
+#elif defined(__aarch64__)
+inline float sload(const Half* p) {
+  __fp16 h;
+  std::memcpy(&h, &p->bits, sizeof(h));
+  return static_cast<float>(h);
+}
+#else
+inline float sload(const Half* p) { return half_to_float(p->bits); }
+#endif
+
 // The first n < kLanes lanes, through a zero-padded buffer (channel tails).
 template <typename T>
 inline V vload_part(const T* p, int64_t n) {
@@ -303,6 +323,41 @@ void pixels(const PixelRun& r) {
   }
 }
 
+// ---- bilinear bins on NCHW planes --------------------------------------------------------
+template <typename T, bool kMax>
+void planes_all(const PlaneRun& r) {
+  const T* image = static_cast<const T*>(r.image);
+  T* out = static_cast<T*>(r.out);
+  for (int64_t c = 0; c < r.channels; ++c) {
+    for (int64_t bin = 0; bin < r.bins; ++bin) {
+      const T* plane = image + (c * r.channel_step + bin * r.bin_step) * r.plane;
+      const BilinearTaps* t = r.taps + bin * r.count;
+      float a = kMax ? -INFINITY : 0.f;
+      for (int64_t s = 0; s < r.count; ++s, ++t) {  // bilinear_interpolate, reduce_step
+        const float v = t->w00 * sload(plane + t->o00) + t->w01 * sload(plane + t->o01) +
+                        t->w10 * sload(plane + t->o10) + t->w11 * sload(plane + t->o11);
+        a = kMax ? (v > a ? v : a) : a + v;
+      }
+      const float scale = r.origins[bin].scale;  // reduce_final
+      if (kMax) {
+        a = r.count > 0 ? a * scale : 0.f;
+      } else {
+        a = a / static_cast<float>(r.count > 1 ? r.count : 1) * scale;
+      }
+      vstore_part(out + c * r.bins + bin, vset1(a), 1);
+    }
+  }
+}
+
+template <typename T>
+void planes(const PlaneRun& r) {
+  if (r.max) {
+    planes_all<T, true>(r);
+  } else {
+    planes_all<T, false>(r);
+  }
+}
+
 // ---- output -----------------------------------------------------------------------------
 // kLanes bins x kTileChannels channels at a time: the tile is transposed in a small
 // buffer (L1), then each channel's kLanes bins go out as one converted vector store.
@@ -334,7 +389,7 @@ void store_transposed(void* out, const float* tile, int64_t bins, int64_t channe
 }
 
 template <typename T>
-const CpuKernels kTable = {&taps<T>, &pixels<T>, &store_transposed<T>, kIsa};
+const CpuKernels kTable = {&taps<T>, &pixels<T>, &planes<T>, &store_transposed<T>, kIsa};
 
 }  // namespace
 
