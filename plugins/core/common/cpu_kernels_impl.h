@@ -10,8 +10,8 @@
 // the scalar code's; max keeps the rule `v > acc ? v : acc` (vmaxps has that NaN rule). fp16 loads and stores use F16C's
 // conversions (round to nearest even, as dtype.h), bf16 a shift and the same integer
 // round-to-nearest-even as dtype.h.
-#ifndef ROIPOOL_ISA_NS
-#error "define ROIPOOL_ISA_NS before including cpu_kernels_impl.h"
+#if !defined(ROIPOOL_ISA_NS) || !defined(ROIPOOL_ISA_LEVEL)
+#error "define ROIPOOL_ISA_NS and ROIPOOL_ISA_LEVEL before including cpu_kernels_impl.h"
 #endif
 
 #include <cmath>
@@ -34,9 +34,12 @@ namespace roipool {
 namespace ROIPOOL_ISA_NS {
 namespace {
 
+// The level this unit stands for (its vector layer follows the compiler's target: a
+// baseline unit built with -march=native uses AVX code, and is still "baseline").
+constexpr CpuIsa kIsa = ROIPOOL_ISA_LEVEL;
+
 // ---- vector layer: V holds kLanes floats ------------------------------------------
 #if defined(__AVX512F__)
-constexpr CpuIsa kIsa = CpuIsa::kAvx512;
 constexpr int64_t kLanes = 16;
 using V = __m512;
 inline V vset1(float x) { return _mm512_set1_ps(x); }
@@ -69,7 +72,6 @@ inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
 inline V vdiv(V a, V b) { return _mm512_div_ps(a, b); }
 inline V vmax(V v, V acc) { return _mm512_max_ps(v, acc); }  // v > acc ? v : acc
 #elif defined(__AVX2__)
-constexpr CpuIsa kIsa = CpuIsa::kAvx2;
 constexpr int64_t kLanes = 8;
 using V = __m256;
 inline V vset1(float x) { return _mm256_set1_ps(x); }
@@ -108,7 +110,6 @@ inline V vmax(V v, V acc) { return _mm256_max_ps(v, acc); }  // v > acc ? v : ac
 #else
 // Portable: plain arrays in loops the compiler's default target vectorises (SSE2,
 // NEON); conversions are dtype.h's, which this unit (default flags) may call.
-constexpr CpuIsa kIsa = CpuIsa::kBaseline;
 constexpr int64_t kLanes = 8;
 struct V {
   float v[kLanes];
