@@ -40,6 +40,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -310,6 +311,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--cases", nargs="+", default=None, help="subset of case names")
     parser.add_argument("--no-peers", action="store_true", help="time the native op only")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the results (default bench/results/cpu.json)")
     args = parser.parse_args()
     if not _native.available(torch.device("cpu")):
         raise SystemExit("libroipool_core.so not found: build it and set ROIPOOL_LIBRARY_DIR")
@@ -383,7 +386,7 @@ def main() -> None:
         "limits": {str(k): v for k, v in limits.items()},
         "max_abs_diff_vs_peers": parity,
         "results": results,
-    })
+    }, args.json)
     print(f"wrote {path}")
 
 
