@@ -1,4 +1,5 @@
-// parallel_for (plugins/core/common/parallel.h): every index exactly once, the core's
+// parallel_for / parallel_for_dynamic (plugins/core/common/parallel.h): every index
+// exactly once, the core's
 // pool reused across calls (no thread per call), dynamic chunks, an exception from any
 // task rethrown on the calling thread (own pool and executor alike), and loops started
 // from several threads at once.
@@ -26,14 +27,25 @@ void expect(bool ok, const char* what) {
   }
 }
 
-// Runs parallel_for(n) and checks that each index was visited once.
+// Runs both loops over [0, n) and checks that each visits every index once; the
+// static loop in at most `threads` ranges.
 bool covers_once(int64_t n, int32_t threads, int64_t grain) {
-  std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
-  roipool::parallel_for(n, threads, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) seen[static_cast<size_t>(i)].fetch_add(1);
-  });
-  for (auto& s : seen) {
-    if (s.load() != 1) return false;
+  for (const bool dynamic : {false, true}) {
+    std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+    std::atomic<int64_t> ranges{0};
+    const auto fn = [&](int64_t begin, int64_t end) {
+      ranges.fetch_add(1);
+      for (int64_t i = begin; i < end; ++i) seen[static_cast<size_t>(i)].fetch_add(1);
+    };
+    if (dynamic) {
+      roipool::parallel_for_dynamic(n, threads, grain, fn);
+    } else {
+      roipool::parallel_for(n, threads, grain, fn);
+    }
+    for (auto& s : seen) {
+      if (s.load() != 1) return false;
+    }
+    if (!dynamic && ranges.load() > threads) return false;
   }
   return true;
 }
@@ -41,7 +53,7 @@ bool covers_once(int64_t n, int32_t threads, int64_t grain) {
 std::set<std::thread::id> threads_used(int32_t threads) {
   std::mutex mutex;
   std::set<std::thread::id> ids;
-  roipool::parallel_for(4096, threads, 1, [&](int64_t, int64_t) {
+  roipool::parallel_for_dynamic(4096, threads, 1, [&](int64_t, int64_t) {
     std::this_thread::sleep_for(std::chrono::microseconds(50));  // let every worker join
     const std::lock_guard<std::mutex> lock(mutex);
     ids.insert(std::this_thread::get_id());
@@ -51,7 +63,7 @@ std::set<std::thread::id> threads_used(int32_t threads) {
 
 bool rethrows(int32_t threads) {
   try {
-    roipool::parallel_for(1000, threads, 1, [](int64_t begin, int64_t end) {
+    roipool::parallel_for_dynamic(1000, threads, 1, [](int64_t begin, int64_t end) {
       if (begin <= 777 && 777 < end) throw std::runtime_error("task 777");
     });
   } catch (const std::runtime_error& e) {

@@ -242,7 +242,7 @@ Status bilinear_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_t
         } catch (const std::bad_alloc&) {  // no room for the copy: gather from NCHW
         }
       }
-      parallel_for(count, num_threads, 1, [&](int64_t first, int64_t last) {
+      parallel_for_dynamic(count, num_threads, 1, [&](int64_t first, int64_t last) {
         if (options.mode == PoolMode::kMax) {
           detail::RoiPooler<true, T, Geometry> pooler(attrs, local, geometry, options, *kernels);
           for (int64_t i = first; i < last; ++i) pooler.pool(plan.order[begin + i]);

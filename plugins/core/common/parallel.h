@@ -1,8 +1,8 @@
-// The CPU kernels' parallel-for: [0, n) in small chunks handed out by an atomic
-// counter (dynamic scheduling: RoIs of very different sizes still keep every thread
-// busy), run either by the executor of a ScopedCpuExecutor active on the calling
-// thread (ONNX Runtime's intra-op pool, a framework's pool) or by the core's one
-// persistent pool. No thread is created per call.
+// The CPU kernels' parallel loops: [0, n) in chunks handed out by an atomic counter
+// (parallel_for: one per thread; parallel_for_dynamic: many small ones, so RoIs of very
+// different sizes still keep every thread busy), run either by the executor of a
+// ScopedCpuExecutor active on the calling thread (ONNX Runtime's intra-op pool, a
+// framework's pool) or by the core's one persistent pool. No thread is created per call.
 #pragma once
 
 #include <algorithm>
@@ -196,42 +196,68 @@ class ThreadPool {
   uint64_t generation_ = 0;
 };
 
-// Chunks handed to each thread on average: enough that a thread finishing early
-// takes over work, few enough that claiming a chunk costs nothing measurable.
+// Chunks handed to each thread on average by parallel_for_dynamic: enough that a
+// thread finishing early takes over work, few enough that claiming one costs nothing
+// measurable.
 constexpr int64_t kChunksPerThread = 16;
 
-}  // namespace detail
-
-// fn(begin, end) is called on disjoint ranges covering [0, n). `min_grain` (items per
-// chunk at least) keeps tiny workloads on one thread, where waking workers would cost
-// more than it saves. An exception from fn reaches the caller after every range has
-// finished or been skipped.
+// [0, n) in chunks of `grain` items on up to `threads` threads (threads >= 2).
 template <typename Fn>
-void parallel_for(int64_t n, int32_t num_threads, int64_t min_grain, Fn&& fn) {
-  if (n <= 0) return;
-  min_grain = std::max<int64_t>(1, min_grain);
-  const int64_t threads = std::min<int64_t>(resolve_num_threads(num_threads), n / min_grain);
-  if (threads <= 1) {
-    fn(int64_t{0}, n);
-    return;
-  }
-  const int64_t grain = std::max(min_grain, n / (threads * detail::kChunksPerThread));
+void run_chunks(int64_t n, int64_t threads, int64_t grain, Fn& fn) {
   auto run_chunk = [&fn, grain, n](int64_t index) {
     const int64_t begin = index * grain;
     fn(begin, std::min(n, begin + grain));
   };
   using Chunk = decltype(run_chunk);
-  detail::LoopTasks loop((n + grain - 1) / grain,
-                         [](void* chunk, int64_t index) { (*static_cast<Chunk*>(chunk))(index); },
-                         &run_chunk);
-  const CpuExecutor executor = detail::active_cpu_executor;
+  LoopTasks loop((n + grain - 1) / grain,
+                 [](void* chunk, int64_t index) { (*static_cast<Chunk*>(chunk))(index); },
+                 &run_chunk);
+  const CpuExecutor executor = active_cpu_executor;
   if (executor.run != nullptr) {  // one executor task per thread, each draining the loop
     executor.run(executor.user_data, threads,
-                 [](void* tasks, int64_t) { static_cast<detail::LoopTasks*>(tasks)->drain(); }, &loop);
+                 [](void* tasks, int64_t) { static_cast<LoopTasks*>(tasks)->drain(); }, &loop);
   } else {
-    detail::ThreadPool::instance().run(loop, static_cast<int32_t>(threads - 1));
+    ThreadPool::instance().run(loop, static_cast<int32_t>(threads - 1));
   }
   loop.rethrow();
+}
+
+// Threads worth using for n items when each task gets at least `min_grain` of them.
+inline int64_t loop_threads(int64_t n, int32_t num_threads, int64_t min_grain) {
+  return std::min<int64_t>(resolve_num_threads(num_threads), n / std::max<int64_t>(1, min_grain));
+}
+
+}  // namespace detail
+
+// fn(begin, end) is called on disjoint ranges covering [0, n): one contiguous range per
+// thread (for work whose every range pays a fixed setup cost). `min_grain` keeps tiny
+// workloads on one thread, where waking workers would cost more than it saves. An
+// exception from fn reaches the caller after every range has finished or been skipped.
+template <typename Fn>
+void parallel_for(int64_t n, int32_t num_threads, int64_t min_grain, Fn&& fn) {
+  if (n <= 0) return;
+  const int64_t threads = detail::loop_threads(n, num_threads, min_grain);
+  if (threads <= 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  detail::run_chunks(n, threads, (n + threads - 1) / threads, fn);
+}
+
+// As parallel_for, but in ~kChunksPerThread smaller ranges per thread, claimed as
+// threads become free: items of very different cost (RoIs of different sizes) still
+// keep every thread busy to the end.
+template <typename Fn>
+void parallel_for_dynamic(int64_t n, int32_t num_threads, int64_t min_grain, Fn&& fn) {
+  if (n <= 0) return;
+  const int64_t threads = detail::loop_threads(n, num_threads, min_grain);
+  if (threads <= 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  const int64_t grain =
+      std::max(std::max<int64_t>(1, min_grain), n / (threads * detail::kChunksPerThread));
+  detail::run_chunks(n, threads, grain, fn);
 }
 
 }  // namespace roipool

@@ -208,7 +208,7 @@ inline Status pixel_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t n
                               : out_channels;
     const int64_t blocks = block > 0 ? (out_channels + block - 1) / block : 1;
     // Tasks are (channel block, RoI), channel block outermost.
-    parallel_for(blocks * args.num_rois, num_threads, 1, [&](int64_t begin, int64_t end) {
+    parallel_for_dynamic(blocks * args.num_rois, num_threads, 1, [&](int64_t begin, int64_t end) {
       detail::PixelPooler<T> pooler(attrs, local, rule, *kernels);
       for (int64_t task = begin; task < end; ++task) {
         const int64_t c0 = task / args.num_rois * block;
