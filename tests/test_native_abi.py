@@ -245,3 +245,17 @@ def test_thread_count_does_not_change_results(op: str, attrs: dict,
     outputs = [_native.forward(op, maps, rois, attrs, num_threads=n) for n in (1, 2, 0, 64)]
     for other in outputs[1:]:
         assert torch.equal(outputs[0], other)
+
+
+def test_out_receives_the_result(generator: torch.Generator) -> None:
+    input = torch.randn(1, 3, 9, 11, generator=generator)
+    rois = torch.tensor([[0.0, 1.0, 1.0, 15.0, 12.0], [0.0, 0.0, 2.0, 7.0, 9.0]])
+    attrs = {"pooled_h": 2, "pooled_w": 3, "spatial_scale": 0.5, "sampling_ratio": 2}
+    expected = _native.forward("roi_align", [input], rois, attrs)
+    out = torch.full((2, 3, 2, 3), float("nan"))
+    assert _native.forward("roi_align", [input], rois, attrs, out=out) is out
+    assert torch.equal(out, expected)
+    for bad in (torch.empty(2, 3, 3, 2), torch.empty(2, 3, 2, 3, dtype=torch.float64),
+                torch.empty(2, 3, 3, 2).transpose(2, 3)):
+        with pytest.raises(ValueError, match="out must be"):
+            _native.forward("roi_align", [input], rois, attrs, out=bad)

@@ -88,6 +88,7 @@ def _library() -> ctypes.CDLL | None:
     lib = ctypes.CDLL(str(path))
     i32, i64, ptr, err = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_char_p
     lib.roipool_cuda_compiled.restype = i32
+    lib.roipool_cpu_isa.restype = ctypes.c_char_p
     lib.roipool_op_from_name.argtypes = [ctypes.c_char_p, ctypes.POINTER(i32)]
     lib.roipool_op_from_name.restype = i32
     lib.roipool_default_attrs.argtypes = [i32, ctypes.POINTER(_OpAttrs)]
@@ -129,6 +130,15 @@ def available(device: torch.device) -> bool:
     if device.type == "cpu":
         return True
     return device.type == "cuda" and bool(lib.roipool_cuda_compiled())
+
+
+def cpu_isa() -> str | None:
+    """The CPU vector code path the native core takes now: ``"baseline"``, ``"avx2"`` or
+    ``"avx512"`` (the ``ROIPOOL_CPU_ISA`` environment variable when set, else the best
+    this CPU and build support); None when that variable names an unknown or unavailable
+    level (CPU calls then raise ValueError)."""
+    name = _require_library().roipool_cpu_isa()
+    return None if name is None else name.decode()
 
 
 def _check(code: int, error: ctypes.Array) -> None:
@@ -234,9 +244,11 @@ def forward(
     offset: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
     num_threads: int = 0,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run ``op`` (snake or ONNX name) in the native core and return a new
-    ``[K, C_out, pooled_h, pooled_w]`` tensor of the input's dtype.
+    ``[K, C_out, pooled_h, pooled_w]`` tensor of the input's dtype (or write it into
+    ``out``, a contiguous tensor of that shape, dtype and device, and return ``out``).
 
     ``features`` holds one tensor (L for multi_scale_roi_align), ``rois`` the
     ``[K, 5]`` (rotated ``[K, 6]``) boxes, ``attrs`` the ONNX attributes.
@@ -273,7 +285,15 @@ def forward(
     out_channels = lib.roipool_output_channels(op_index, ctypes.byref(attrs_struct), first.shape[1])
     offset = _aux_input("offset", offset, first, (num_rois, 2, ph, pw))
     mask = _aux_input("mask", mask, first, (num_rois, 1, ph, pw))
-    output = torch.empty((num_rois, out_channels, ph, pw), dtype=first.dtype, device=device)
+    shape = (num_rois, out_channels, ph, pw)
+    if out is None:
+        output = torch.empty(shape, dtype=first.dtype, device=device)
+    elif (tuple(out.shape) != shape or out.dtype != first.dtype or out.device != device
+          or not out.is_contiguous()):
+        raise ValueError(f"out must be a contiguous {list(shape)} {first.dtype} tensor on "
+                         f"{device}, got {list(out.shape)} {out.dtype} on {out.device}")
+    else:
+        output = out
     # An empty output (C_out = 0) has no storage: the core still validates the call but,
     # told K = 0, runs nothing.
     args = _OpArgs(

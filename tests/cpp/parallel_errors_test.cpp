@@ -1,6 +1,6 @@
 // Issue 10 item 12: an exception thrown inside a CPU parallel loop (std::bad_alloc from a
-// kernel's scratch buffers, say) reaches the calling thread after every range has run,
-// whether the core's own threads or a caller's executor ran the ranges; forward_cpu then
+// kernel's scratch buffers, say) reaches the calling thread once every thread has left
+// the loop (ranges not yet started are skipped), whether the core's own threads or a caller's executor ran the ranges; forward_cpu then
 // returns it as a Status. Without that it is std::terminate on a worker thread.
 #include <atomic>
 #include <cstdio>
@@ -40,14 +40,14 @@ void serial_executor(void*, int64_t num_tasks, roipool::CpuTaskFn task, void* da
 int main() {
   std::atomic<int64_t> covered{0};
   check(run_throwing_loop(&covered) == "range with 40", "worker exception reaches the caller");
-  check(covered == 48, "every other range still ran (4 ranges of 16)");
+  check(covered <= 48, "the failing range counted nothing");
 
   covered = 0;
   {
     const roipool::ScopedCpuExecutor executor({serial_executor, nullptr});
     check(run_throwing_loop(&covered) == "range with 40", "executor task exception reaches the caller");
   }
-  check(covered == 48, "every other executor task still ran");
+  check(covered <= 48, "the failing executor task counted nothing");
 
   // forward_cpu turns an allocation failure into a Status: a RoI count no host can plan.
   roipool::OpAttrs attrs = roipool::default_attrs(roipool::OpKind::kRoIAlign);

@@ -1,7 +1,9 @@
-// CPU engine of the bilinear ops: RoIs are visited level by level and split across
-// threads; each sample's taps are computed once per RoI (in bounded chunks) and
-// reused by every channel. An NCHW map that many samples read is first copied
-// channels-last (channels_last.h), so the NHWC path serves it.
+// CPU engine of the bilinear ops: RoIs are visited level by level and handed to
+// threads in small chunks; each sample's taps are computed once per RoI (in bounded
+// chunks) and reused by every channel. An NCHW map that many samples read is first
+// copied channels-last (channels_last.h), so the NHWC path serves it; there the
+// channels of each tap are reduced in vectors (cpu_kernels.h) into a [bins, C] tile
+// that is then written out as the RoI's NCHW block.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +13,8 @@
 
 #include "bin_sampler.h"
 #include "channels_last.h"
+#include "cpu_kernels.h"
+#include "cpu_scratch.h"
 #include "parallel.h"
 
 namespace roipool {
@@ -26,22 +30,29 @@ struct ChannelWalk {
   int64_t pixel;  // offset between horizontally adjacent pixels of a plane
 };
 
-// Pools RoIs one at a time, reusing its scratch (taps, accumulators) across RoIs.
+// Pools RoIs one at a time, reusing the thread's scratch (taps, accumulators) across
+// RoIs and calls. NHWC with contiguous channels (not position-sensitive): bin by bin,
+// the vector kernels reduce the channels into the tile, written out at the end.
 // NCHW with a table that fits: taps of all bins once, then plane by plane over the
-// bins (contiguous output rows). Otherwise (NHWC, huge grids) bin by bin with the
-// taps in chunks, channels innermost for NHWC and plane by plane for NCHW.
+// bins (contiguous output rows). Otherwise (PS on NHWC, huge grids on NCHW) bin by bin
+// with the taps in chunks, channels innermost for NHWC and plane by plane for NCHW.
 template <bool kMax, typename T, typename Geometry>
 class RoiPooler {
  public:
   RoiPooler(const OpAttrs& attrs, const OpArgs& args, const Geometry& geometry,
-            const BinOptions& options)
-      : args_(args), geometry_(geometry), options_(options), ph_(attrs.pooled_h),
-        pw_(attrs.pooled_w), bins_(static_cast<int64_t>(ph_) * pw_),
+            const BinOptions& options, const CpuKernels& kernels)
+      : args_(args), geometry_(geometry), options_(options), kernels_(kernels),
+        ph_(attrs.pooled_h), pw_(attrs.pooled_w), bins_(static_cast<int64_t>(ph_) * pw_),
         channels_(args.features[0].channels),
         out_channels_(options.position_sensitive ? channels_ / bins_ : channels_),
-        acc_(static_cast<size_t>(out_channels_)) {
+        scratch_(cpu_scratch()), taps_(scratch_.taps), origins_(scratch_.origins),
+        acc_(scratch_.acc) {
+    acc_.resize(static_cast<size_t>(out_channels_));
     taps_.reserve(kTapChunk);
   }
+  ~RoiPooler() { scratch_.trim(); }
+  RoiPooler(const RoiPooler&) = delete;
+  RoiPooler& operator=(const RoiPooler&) = delete;
 
   void pool(int64_t k) {
     T* out = static_cast<T*>(args_.output) + k * out_channels_ * bins_;
@@ -62,7 +73,9 @@ class RoiPooler {
       }
     }
     const int64_t count = static_cast<int64_t>(frame.grid_h) * frame.grid_w;
-    if (map.layout == Layout::kNCHW && count * bins_ <= kTapChunk) {
+    if (map.layout == Layout::kNHWC && !options_.position_sensitive) {
+      pool_vectors(frame, map, image, count, out);
+    } else if (map.layout == Layout::kNCHW && count * bins_ <= kTapChunk) {
       pool_planes(frame, map, image, count, out);
     } else {
       for (int64_t bin = 0; bin < bins_; ++bin) pool_bin(frame, map, image, count, bin, out);
@@ -93,20 +106,30 @@ class RoiPooler {
                    int64_t count, T* out) {
     taps_.clear();
     for (int64_t bin = 0; bin < bins_; ++bin) add_taps(frame, map, bin, 0, count);
-    const int64_t step = walk(map, 0).step;  // the same for every bin
-    for (int64_t c = 0; c < out_channels_; ++c) {
-      const T* channel = image + c * step;
-      T* out_row = out + c * bins_;
-      const BilinearTaps* t = taps_.data();
-      for (int64_t bin = 0; bin < bins_; ++bin) {
-        const T* plane = channel + (options_.position_sensitive ? walk(map, bin).first : 0);
-        float a = reduce_init<kMax>();
-        for (int64_t s = 0; s < count; ++s, ++t) {
-          a = reduce_step<kMax>(a, bilinear_interpolate(plane, *t, 1));
-        }
-        out_row[bin] = from_float<T>(reduce_final<kMax>(a, count, origins_[bin].scale));
-      }
+    const int64_t step = walk(map, 0).step / (map.height * map.width);  // in channels
+    kernels_.planes({out, image, map.height * map.width, taps_.data(), count, bins_,
+                     out_channels_, step, options_.position_sensitive ? 1 : 0, origins_.data(),
+                     kMax});
+  }
+
+  // NHWC: every bin's channels in vectors into the [bins, C] tile (taps in chunks of at
+  // most kTapChunk, accumulated across chunks), then the tile as the NCHW output block.
+  void pool_vectors(const SamplingFrame& frame, const FeatureMap& map, const T* image,
+                    int64_t count, T* out) {
+    float* tile = scratch_.tile_of(bins_ * out_channels_);
+    for (int64_t bin = 0; bin < bins_; ++bin) {
+      int64_t chunk = 0;
+      do {  // once even for count = 0, which still writes the bin's final value
+        const int64_t last = std::min(count, chunk + kTapChunk);
+        taps_.clear();
+        add_taps(frame, map, bin, chunk, last);
+        kernels_.taps({tile + bin * out_channels_, image, taps_.data(),
+                       static_cast<int64_t>(taps_.size()), channels_, out_channels_, kMax,
+                       chunk == 0, last == count, count, origins_[bin].scale});
+        chunk = last;
+      } while (chunk < count);
     }
+    kernels_.store_transposed(out, tile, bins_, out_channels_);
   }
 
   void pool_bin(const SamplingFrame& frame, const FeatureMap& map, const T* image, int64_t count,
@@ -151,11 +174,13 @@ class RoiPooler {
   const OpArgs& args_;
   const Geometry& geometry_;
   const BinOptions& options_;
+  const CpuKernels& kernels_;
   const int32_t ph_, pw_;
   const int64_t bins_, channels_, out_channels_;
-  std::vector<BilinearTaps> taps_;
-  std::vector<BinOrigin> origins_;
-  std::vector<float> acc_;
+  CpuScratch& scratch_;
+  std::vector<BilinearTaps>& taps_;
+  std::vector<BinOrigin>& origins_;
+  std::vector<float>& acc_;
 };
 
 // RoIs in the order they are pooled: grouped by level, so each map is read (and
@@ -188,19 +213,6 @@ RoiPlan plan_rois(const OpArgs& args, const Geometry& geometry, int64_t bins) {
   return plan;
 }
 
-// NCHW gathers hop between C planes and miss the cache once a map outgrows it; the
-// channels-last path reads a tap's channels contiguously. Measured on the FPN bench
-// (1 thread, 256 x 200 x 304 map): ~2.0 ns per NCHW load vs ~0.55 ns NHWC, and the
-// copy ~1 ns per element. Break-even is then ~0.7 loads per element; copying from
-// 2 loads per element on keeps a margin for small maps that stay in cache (where
-// NCHW gathers are cheaper). Loads: 4 per bilinear sample and output channel.
-constexpr double kCopyRatio = 2.;
-
-inline bool worth_channels_last(const FeatureMap& map, double samples, int64_t out_channels) {
-  const double elements = static_cast<double>(map.batch) * map.channels * map.height * map.width;
-  return map.layout == Layout::kNCHW && 4. * samples * out_channels >= kCopyRatio * elements;
-}
-
 }  // namespace detail
 
 // Runs a bilinear op on the CPU: `geometry` maps a RoI row to its SamplingFrame
@@ -210,6 +222,9 @@ Status bilinear_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_t
                          const Geometry& geometry, const BinOptions& options) {
   const int64_t bins = static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w;
   const int64_t out_channels = args.features[0].channels / (options.position_sensitive ? bins : 1);
+  const CpuKernels* kernels = nullptr;
+  Status status = select_cpu_kernels(args.dtype, &kernels);
+  if (!status.ok()) return status;
   const detail::RoiPlan plan = detail::plan_rois(args, geometry, bins);
   dispatch_host_dtype(args.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -220,18 +235,19 @@ Status bilinear_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_t
     for (int32_t l = 0; l < args.num_features; ++l) {
       const int64_t begin = plan.level_begin[l], count = plan.level_begin[l + 1] - begin;
       if (count == 0) continue;
-      if (detail::worth_channels_last(maps[l], plan.samples[l], out_channels)) {
+      // Loads: 4 per bilinear sample and output channel.
+      if (worth_channels_last(maps[l], 4. * plan.samples[l] * static_cast<double>(out_channels))) {
         try {
           maps[l] = copy.assign(maps[l], num_threads);
         } catch (const std::bad_alloc&) {  // no room for the copy: gather from NCHW
         }
       }
-      parallel_for(count, num_threads, 1, [&](int64_t first, int64_t last) {
+      parallel_for_dynamic(count, num_threads, 1, [&](int64_t first, int64_t last) {
         if (options.mode == PoolMode::kMax) {
-          detail::RoiPooler<true, T, Geometry> pooler(attrs, local, geometry, options);
+          detail::RoiPooler<true, T, Geometry> pooler(attrs, local, geometry, options, *kernels);
           for (int64_t i = first; i < last; ++i) pooler.pool(plan.order[begin + i]);
         } else {
-          detail::RoiPooler<false, T, Geometry> pooler(attrs, local, geometry, options);
+          detail::RoiPooler<false, T, Geometry> pooler(attrs, local, geometry, options, *kernels);
           for (int64_t i = first; i < last; ++i) pooler.pool(plan.order[begin + i]);
         }
       });

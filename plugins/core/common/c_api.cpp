@@ -34,6 +34,8 @@ const char* roipool_version(void) { return ROIPOOL_VERSION; }
 
 int32_t roipool_cuda_compiled(void) { return roipool::cuda_compiled() ? 1 : 0; }
 
+const char* roipool_cpu_isa(void) { return roipool::cpu_isa(); }
+
 int32_t roipool_op_from_name(const char* name, int32_t* op) {
   roipool::OpKind kind;
   if (name == nullptr || !roipool::op_from_name(name, &kind)) return 1;

@@ -39,7 +39,11 @@ ROIPOOL_HD uint32_t float_to_bits(float f) {
 #endif
 }
 
+// Exact for every input. Host: branch-free (the magnitude's bits placed as a float and
+// rebiased by 2^112, exact also for subnormal halves; inf / NaN get the top exponent),
+// so the CPU kernels' loops stay vectorisable; device: the classic branches.
 ROIPOOL_HD float half_to_float(uint16_t h) {
+#if defined(__CUDA_ARCH__)
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exponent = (h >> 10) & 0x1fu;
   uint32_t mantissa = h & 0x3ffu;
@@ -49,6 +53,11 @@ ROIPOOL_HD float half_to_float(uint16_t h) {
   // Subnormal half: value = mantissa * 2^-24, exact in float.
   const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
   return sign ? -magnitude : magnitude;
+#else
+  uint32_t bits = float_to_bits(bits_to_float(static_cast<uint32_t>(h & 0x7fffu) << 13) * 0x1p112f);
+  bits |= (h & 0x7c00u) == 0x7c00u ? 0x7f800000u : 0u;
+  return bits_to_float(bits | static_cast<uint32_t>(h & 0x8000u) << 16);
+#endif
 }
 
 // Round to nearest even, with overflow to inf and NaN preserved.

@@ -126,7 +126,7 @@ class PrPooler {
 Status prroi_pool_forward_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_threads) {
   dispatch_host_dtype(args.dtype, [&](auto tag) {
     using T = decltype(tag);
-    parallel_for(args.num_rois, num_threads, 1, [&](int64_t begin, int64_t end) {
+    parallel_for_dynamic(args.num_rois, num_threads, 1, [&](int64_t begin, int64_t end) {
       PrPooler<T> pooler(attrs, args);
       for (int64_t k = begin; k < end; ++k) pooler.pool(k);
     });

@@ -12,6 +12,8 @@
 
 ROIPOOL_C_API const char* roipool_version(void);
 ROIPOOL_C_API int32_t roipool_cuda_compiled(void);
+// roipool::cpu_isa(): "baseline", "avx2", "avx512", or NULL for a bad ROIPOOL_CPU_ISA.
+ROIPOOL_C_API const char* roipool_cpu_isa(void);
 ROIPOOL_C_API int32_t roipool_op_from_name(const char* name, int32_t* op);
 ROIPOOL_C_API int32_t roipool_default_attrs(int32_t op, roipool::OpAttrs* attrs);
 // One attribute by name; type is an AttrType, `ints` / `floats` hold `count` values

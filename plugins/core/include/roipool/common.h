@@ -199,5 +199,9 @@ Status forward_cpu(OpKind op, const OpAttrs& attrs, const OpArgs& args,
 // kUnsupported when the core was built without CUDA.
 Status forward_cuda(OpKind op, const OpAttrs& attrs, const OpArgs& args, void* stream);
 bool cuda_compiled();
+// The CPU vector code path forward_cpu takes now: "baseline", "avx2" or "avx512"
+// (ROIPOOL_CPU_ISA when set, else the best this CPU and build support); nullptr when
+// ROIPOOL_CPU_ISA names an unknown or unavailable level (forward_cpu then fails).
+const char* cpu_isa();
 
 }  // namespace roipool
