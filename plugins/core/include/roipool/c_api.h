@@ -31,3 +31,10 @@ ROIPOOL_C_API int64_t roipool_output_channels(int32_t op, const roipool::OpAttrs
 ROIPOOL_C_API int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs,
                                       const roipool::OpArgs* args, int32_t device, void* stream,
                                       int32_t num_threads, char* error, size_t error_size);
+// Gradients of one forward call (GradArgs of common.h; float32 buffers, overwritten).
+// device 0: CPU (num_threads as CpuOptions); device 1: CUDA on `stream`.
+ROIPOOL_C_API int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs,
+                                       const roipool::OpArgs* args,
+                                       const roipool::GradArgs* grads, int32_t device,
+                                       void* stream, int32_t num_threads, char* error,
+                                       size_t error_size);

@@ -1,0 +1,124 @@
+// CPU backward of the integer-pixel bin ops (RoIPool, PSRoIPool) on the same bins as
+// the forward (pixel_bins.h). Tasks own (image, output channel) gradient planes
+// (backward_cpu.h). RoIPool recomputes each bin's maximum and sends the whole gradient
+// to the FIRST maximal pixel in row-major scan order (torchvision's argmax; NaN never
+// wins, ties are not split); PSRoIPool spreads it evenly over the bin's pixels.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backward_cpu.h"
+#include "roi_pool/pixel_bins.h"
+
+namespace roipool {
+namespace detail {
+
+template <typename T>
+class PixelBackward {
+ public:
+  PixelBackward(const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                const PixelBinRule& rule)
+      : attrs_(attrs), args_(args), grads_(grads), rule_(rule), map_(args.features[0]),
+        bins_(static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w),
+        out_channels_(rule.position_sensitive ? map_.channels / bins_ : map_.channels),
+        rows_(static_cast<size_t>(attrs.pooled_h)), cols_(static_cast<size_t>(attrs.pooled_w)) {}
+
+  // Adds the gradient of RoI k (of image b) to output channels [first, last).
+  void scatter(int64_t k, int64_t b, int64_t first, int64_t last) {
+    const auto roi = [&](int32_t column) {
+      return load_as_float(args_.rois, args_.rois_dtype, k * 5 + column);
+    };
+    const float scale = attrs_.spatial_scale;
+    const auto height = static_cast<int32_t>(map_.height), width = static_cast<int32_t>(map_.width);
+    const auto y = QuantisedAxis::make(roi(2), roi(4), scale, attrs_.pooled_h, height, rule_);
+    const auto x = QuantisedAxis::make(roi(1), roi(3), scale, attrs_.pooled_w, width, rule_);
+    for (int32_t i = 0; i < attrs_.pooled_h; ++i) rows_[i] = y.bin(i);
+    for (int32_t j = 0; j < attrs_.pooled_w; ++j) cols_[j] = x.bin(j);
+    const int64_t plane = map_.height * map_.width;
+    const T* grad_out = static_cast<const T*>(grads_.grad_output) + k * out_channels_ * bins_;
+    for (int64_t c = first; c < last; ++c) {
+      for (int64_t bin = 0; bin < bins_; ++bin) {
+        const PixelRange& r = rows_[bin / attrs_.pooled_w];
+        const PixelRange& q = cols_[bin % attrs_.pooled_w];
+        const int64_t area = static_cast<int64_t>(r.end - r.begin) * (q.end - q.begin);
+        if (area <= 0) continue;
+        const int64_t channel = pixel_bin_channel(rule_, c, bin, bins_);
+        float* grad = grads_.grad_features[0] + (b * map_.channels + channel) * plane;
+        const float g = to_float(grad_out[c * bins_ + bin]);
+        if (rule_.max) {
+          const int64_t at = first_max(b, channel, r, q);
+          if (at >= 0) grad[at] += g;
+          continue;
+        }
+        const float share = g / static_cast<float>(area);
+        for (int32_t h = r.begin; h < r.end; ++h) {
+          for (int32_t w = q.begin; w < q.end; ++w) grad[h * map_.width + w] += share;
+        }
+      }
+    }
+  }
+
+ private:
+  // Plane offset of the first maximal pixel of the bin, or -1 when none beats -inf.
+  int64_t first_max(int64_t b, int64_t channel, const PixelRange& rows,
+                    const PixelRange& cols) const {
+    int64_t stride = 1;
+    const T* values = channel_plane<T>(map_, b, channel, &stride);
+    float top = -INFINITY;
+    int64_t at = -1;
+    for (int32_t h = rows.begin; h < rows.end; ++h) {
+      for (int32_t w = cols.begin; w < cols.end; ++w) {
+        const int64_t offset = h * map_.width + w;
+        const float v = to_float(values[offset * stride]);
+        if (v > top) {
+          top = v;
+          at = offset;
+        }
+      }
+    }
+    return at;
+  }
+
+  const OpAttrs& attrs_;
+  const OpArgs& args_;
+  const GradArgs& grads_;
+  const PixelBinRule rule_;
+  const FeatureMap& map_;
+  const int64_t bins_, out_channels_;
+  std::vector<PixelRange> rows_, cols_;
+};
+
+}  // namespace detail
+
+// Backward of RoIPool / PSRoIPool (per `rule`) on the CPU.
+inline Status pixel_pool_backward_cpu(const OpAttrs& attrs, const OpArgs& args,
+                                      const GradArgs& grads, int32_t num_threads,
+                                      const PixelBinRule& rule) {
+  const FeatureMap& map = args.features[0];
+  const int64_t bins = static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w;
+  const int64_t units = rule.position_sensitive ? map.channels / bins : map.channels;
+  const int64_t per_unit = rule.position_sensitive ? bins : 1;
+  // Work per RoI and unit ~ the pixels of its box (clipped to the map), at least one per bin.
+  const detail::BatchGroups groups = detail::group_by_batch(args, 5, [&](int64_t, const float* roi) {
+    const double w = std::min<double>(std::fabs(roi[3] - roi[1]) * attrs.spatial_scale + 1., map.width);
+    const double h = std::min<double>(std::fabs(roi[4] - roi[2]) * attrs.spatial_scale + 1., map.height);
+    return (w * h > 0. ? w * h : 0.) * static_cast<double>(per_unit) + static_cast<double>(bins);
+  });
+  dispatch_host_dtype(args.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    detail::parallel_over_planes(map.batch, units, groups.work, num_threads,
+                                 [&](int64_t b, int64_t first, int64_t last) {
+                                   detail::zero_channels(grads.grad_features[0], map, b,
+                                                         first * per_unit, last * per_unit);
+                                   detail::PixelBackward<T> pass(attrs, args, grads, rule);
+                                   for (int64_t r = groups.begin[b]; r < groups.begin[b + 1]; ++r) {
+                                     pass.scatter(groups.order[r], b, first, last);
+                                   }
+                                 });
+    return 0;
+  });
+  return Status::Ok();
+}
+
+}  // namespace roipool
