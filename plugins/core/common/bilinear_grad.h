@@ -42,12 +42,23 @@ ROIPOOL_HD BilinearGradient bilinear_gradient(const T* plane, const BilinearTaps
   return g;
 }
 
+// *p += v: an atomic add on the device (float32 atomics: the order of additions, and
+// so the last bits, may vary between runs), a plain add on the host (the CPU engine
+// owns whole planes; the host test of the work items runs them one at a time).
+ROIPOOL_HD void add_gradient(float* p, float v) {
+#if defined(__CUDA_ARCH__)
+  atomicAdd(p, v);
+#else
+  *p += v;
+#endif
+}
+
 // Adds `g` times the tap weights to a float plane (the vjp of bilinear_interpolate).
 ROIPOOL_HD void bilinear_scatter(float* plane, const BilinearTaps& t, float g) {
-  plane[t.o00] += t.w00 * g;
-  plane[t.o01] += t.w01 * g;
-  plane[t.o10] += t.w10 * g;
-  plane[t.o11] += t.w11 * g;
+  add_gradient(plane + t.o00, t.w00 * g);
+  add_gradient(plane + t.o01, t.w01 * g);
+  add_gradient(plane + t.o10, t.w10 * g);
+  add_gradient(plane + t.o11, t.w11 * g);
 }
 
 }  // namespace roipool

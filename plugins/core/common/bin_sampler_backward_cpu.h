@@ -14,6 +14,7 @@
 #include "backward_cpu.h"
 #include "bilinear_grad.h"
 #include "bin_sampler.h"
+#include "bin_sampler_backward.h"
 
 namespace roipool {
 namespace detail {
@@ -78,15 +79,14 @@ class BinBackward {
     const FeatureMap& map = args_.features[frame.level];
     set_origins(frame, k);
     for (int64_t bin = 0; bin < bins_; ++bin) {
-      float sum_v = 0.f, sum_y = 0.f, sum_x = 0.f;
+      DeformSums sums{0.f, 0.f, 0.f};
       if (b >= 0) {
         for (int64_t chunk = 0; chunk < count; chunk += kBackwardTapChunk) {
           const int64_t n = std::min(count - chunk, kBackwardTapChunk);
-          points_.clear();
-          for (int64_t s = chunk; s < chunk + n; ++s) points_.push_back(point(frame, bin, s));
           taps_.clear();
           slopes_.clear();
-          for (const SamplePoint& p : points_) {
+          for (int64_t s = chunk; s < chunk + n; ++s) {
+            const SamplePoint p = point(frame, bin, s);
             const auto h = static_cast<int32_t>(map.height), w = static_cast<int32_t>(map.width);
             taps_.push_back(bilinear_taps(p.y, p.x, h, w));
             slopes_.push_back(bilinear_slope(p.y, p.x, h, w));
@@ -102,19 +102,14 @@ class BinBackward {
               dy += d.dy;
               dx += d.dx;
             }
-            sum_v += g * v;
-            sum_y += g * dy;
-            sum_x += g * dx;
+            sums.value += g * v;
+            sums.dy += g * dy;
+            sums.dx += g * dx;
           }
         }
       }
-      const float inv = 1.f / static_cast<float>(count > 1 ? count : 1);
-      if (grads_.grad_mask != nullptr) grads_.grad_mask[k * bins_ + bin] = sum_v * inv;
-      if (grads_.grad_offset != nullptr) {
-        const float factor = inv * origins_[bin].scale * options_.gamma;
-        grads_.grad_offset[(k * 2) * bins_ + bin] = sum_x * factor * frame.roi_w;
-        grads_.grad_offset[(k * 2 + 1) * bins_ + bin] = sum_y * factor * frame.roi_h;
-      }
+      write_deform_gradients(sums, frame, origins_[bin], options_.gamma, count, k, bin, bins_,
+                             grads_.grad_offset, grads_.grad_mask);
     }
   }
 
@@ -221,7 +216,6 @@ class BinBackward {
   const int64_t bins_, channels_, out_channels_;
   std::vector<BilinearTaps> taps_;
   std::vector<BinOrigin> origins_;
-  std::vector<SamplePoint> points_;
   std::vector<BilinearSlope> slopes_;
   std::vector<float> best_value_;
   std::vector<BilinearTaps> best_tap_;
