@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
 ROIPOOL_BUILD_TESTS=ON bash scripts/setup.sh
-"$PYTHON" -m ruff check python tests bench export
+"$PYTHON" -m ruff check python tests bench export scripts
 ctest --test-dir build/release --output-on-failure
 ROIPOOL_TEST_INSTALLED=1 ROIPOOL_HARNESS_DIR="$PWD/build/release/bin" \
   "$PYTHON" -m pytest -q -p no:cacheprovider tests "$@"
