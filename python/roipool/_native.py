@@ -22,7 +22,7 @@ import torch
 
 from roipool._libs import CORE_LIBRARY, find_library
 
-__all__ = ["available", "backward", "forward"]
+__all__ = ["available", "backward", "first_invalid_batch_index", "forward"]
 
 _MAX_LEVELS = 8
 _ERROR_SIZE = 1024
@@ -122,6 +122,8 @@ def _library() -> ctypes.CDLL | None:
         ptr, i32, err, ctypes.c_size_t,
     ]
     lib.roipool_backward.restype = i32
+    lib.roipool_first_invalid_batch_index.argtypes = [ptr, i32, i64, i32, i64]
+    lib.roipool_first_invalid_batch_index.restype = i64
     return lib
 
 
@@ -143,6 +145,20 @@ def available(device: torch.device) -> bool:
     if device.type == "cpu":
         return True
     return device.type == "cuda" and bool(lib.roipool_cuda_compiled())
+
+
+def first_invalid_batch_index(rois: torch.Tensor, batch: int) -> int | None:
+    """First row of CPU ``rois`` whose batch index (column 0) is not an integer in
+    ``[0, batch)``, -1 when all are valid, None when the core cannot check these rois
+    (not built, not a contiguous CPU float32/float16/bfloat16 tensor): one C loop
+    instead of a round of tensor ops, for the eager API's check."""
+    lib = _library()
+    if (lib is None or rois.device.type != "cpu" or rois.dtype not in _DTYPES
+            or rois.dim() != 2 or not rois.is_contiguous()):
+        return None
+    row = lib.roipool_first_invalid_batch_index(
+        rois.data_ptr(), _DTYPES[rois.dtype], rois.shape[0], rois.shape[1], batch)
+    return None if row < -1 else row
 
 
 def _check(code: int, error: ctypes.Array) -> None:

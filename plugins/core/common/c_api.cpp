@@ -99,3 +99,13 @@ int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs, const roipoo
           : roipool::backward_cuda(kind, *attrs, *args, *grads, stream);
   return report(status, error, error_size);
 }
+
+int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype, int64_t num_rois,
+                                          int32_t columns, int64_t batch) {
+  if ((rois == nullptr && num_rois > 0) || num_rois < 0 || columns < 1 || rois_dtype < 0 ||
+      rois_dtype > 2) {
+    return -2;
+  }
+  return roipool::first_invalid_batch_index(rois, static_cast<roipool::DType>(rois_dtype),
+                                            num_rois, columns, batch);
+}

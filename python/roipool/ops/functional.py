@@ -97,14 +97,26 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
     if rois.device != like.device:
         raise ValueError(f"boxes are on {rois.device} but the input is on {like.device}")
     if _checks_batch_index(rois, like) and rois.shape[0] > 0:
-        column = rois[:, 0]
-        bad = ~((column >= 0) & (column < like.shape[0]) & (column == torch.trunc(column)))
-        if bool(bad.any()):
-            row = int(bad.nonzero()[0, 0])
-            value = float(column[row].detach())
+        row = _first_invalid_row(rois, like.shape[0])
+        if row >= 0:
+            value = float(rois[row, 0].detach())
             raise ValueError(f"boxes row {row}: batch index {value} is not an integer in "
                              f"[0, {like.shape[0]})")
     return rois
+
+
+def _first_invalid_row(rois: Tensor, batch: int) -> int:
+    """First row whose batch index is not an integer in [0, batch), else -1: one call
+    into the core for host rois, tensor ops otherwise."""
+    from roipool.ops._library import _native_module
+
+    native = _native_module()
+    row = native.first_invalid_batch_index(rois.detach(), batch) if native else None
+    if row is not None:
+        return row
+    column = rois[:, 0]
+    bad = ~((column >= 0) & (column < batch) & (column == torch.trunc(column)))
+    return int(bad.nonzero()[0, 0]) if bool(bad.any()) else -1
 
 
 def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:

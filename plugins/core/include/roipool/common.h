@@ -187,6 +187,12 @@ Status forward_cpu(OpKind op, const OpAttrs& attrs, const OpArgs& args,
 Status forward_cuda(OpKind op, const OpAttrs& attrs, const OpArgs& args, void* stream);
 bool cuda_compiled();
 
+// First RoI (row of `rois`, `columns` wide, float32 or 16-bit per `rois_dtype`) whose
+// batch index is not an integer in [0, batch), or -1: lets an eager API raise SPEC
+// section 2's error for host tensors without a round of tensor ops (rois_check.cpp).
+int64_t first_invalid_batch_index(const void* rois, DType rois_dtype, int64_t num_rois,
+                                  int32_t columns, int64_t batch);
+
 // ---- backward (backward.cpp; SPEC section 5) -----------------------------------------
 
 // What one backward call writes. Every buffer is float32 (SPEC 2: float32 accumulation;
