@@ -10,6 +10,7 @@
 
 #include "backward_cpu.h"
 #include "roi_pool/pixel_bins.h"
+#include "roi_pool/row_reduce.h"
 
 namespace roipool {
 namespace detail {
@@ -61,6 +62,9 @@ class PixelBackward {
 
  private:
   // Plane offset of the first maximal pixel of the bin, or -1 when none beats -inf.
+  // Row by row: a row's maximum comes from the forward's vectorised reduce_row, and
+  // only a row that beats the best so far is searched for its first maximum, so this is
+  // the forward's row-major `>` scan (NaN never wins) at the forward's speed.
   int64_t first_max(int64_t b, int64_t channel, const PixelRange& rows,
                     const PixelRange& cols) const {
     int64_t stride = 1;
@@ -68,12 +72,22 @@ class PixelBackward {
     float top = -INFINITY;
     int64_t at = -1;
     for (int32_t h = rows.begin; h < rows.end; ++h) {
+      const int64_t row_offset = h * map_.width;
+      if (stride == 1) {
+        const T* row = values + row_offset + cols.begin;
+        const float row_max = reduce_row<true>(row, cols.end - cols.begin);
+        if (!(row_max > top)) continue;
+        int32_t w = 0;
+        while (!(to_float(row[w]) == row_max)) ++w;
+        top = row_max;
+        at = row_offset + cols.begin + w;
+        continue;
+      }
       for (int32_t w = cols.begin; w < cols.end; ++w) {
-        const int64_t offset = h * map_.width + w;
-        const float v = to_float(values[offset * stride]);
+        const float v = to_float(values[(row_offset + w) * stride]);
         if (v > top) {
           top = v;
-          at = offset;
+          at = row_offset + w;
         }
       }
     }
