@@ -1,12 +1,11 @@
-// The nine creators and the library's entry points:
-//   getCreators / setLoggerFinder  for IPluginRegistry::loadLibrary and trtexec --dynamicPlugins;
-//   roipool_trt_register_creators  for a process that loaded the library itself (ctypes):
-//                                  registers with libnvinfer's registry found at runtime.
+// The nine creators and setLoggerFinder. The registration entry points (getCreators,
+// roipool_trt_register_creators, registration on load) are in autoload.cpp.
 #include <array>
 #include <memory>
 
 #include "logging.h"
 #include "plugin_base.h"
+#include "registration.h"
 
 namespace roipool::trt {
 
@@ -67,23 +66,14 @@ ROIPOOL_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) {
   roipool::trt::set_logger_finder(finder);
 }
 
-ROIPOOL_TRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nb_creators) {
-  nb_creators = roipool::kNumOps;
-  return roipool::trt::creators().interfaces.data();
-}
-
-// Registers the creators with libnvinfer's global registry when libnvinfer is already
-// loaded in the process; returns how many were registered (0: no TensorRT loaded).
-// Not done at load time: IPluginRegistry::loadLibrary also dlopen()s this library and
-// registers getCreators() itself.
-ROIPOOL_TRT_EXPORT int32_t roipool_trt_register_creators() {
-  using GetRegistryFn = nvinfer1::IPluginRegistry* (*)();
-  auto get_registry = reinterpret_cast<GetRegistryFn>(roipool::trt::find_nvinfer_symbol("getPluginRegistry"));
-  nvinfer1::IPluginRegistry* registry = get_registry ? get_registry() : nullptr;
-  if (registry == nullptr) return 0;
-  int32_t registered = 0;
-  for (nvinfer1::IPluginCreatorInterface* creator : roipool::trt::creators().interfaces) {
-    registered += registry->registerCreator(*creator, roipool::trt::kPluginNamespace) ? 1 : 0;
+nvinfer1::IPluginCreatorInterface* const* roipool::trt::all_creators(int32_t& count) noexcept {
+  try {
+    nvinfer1::IPluginCreatorInterface* const* list = creators().interfaces.data();
+    count = roipool::kNumOps;
+    return list;
+  } catch (const std::exception& e) {  // out of memory building the creators
+    log_error(std::string("creating the plugin creators failed: ") + e.what());
+    count = 0;
+    return nullptr;
   }
-  return registered;
 }

@@ -16,7 +16,6 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -115,56 +114,6 @@ std::map<std::string, IPluginCreatorV3One*> load_creators(void* handle) {
     creators[creator->getPluginName()] = creator;
   }
   return creators;
-}
-
-// ---- a stand-in for libnvinfer's registry ----------------------------------------------------
-
-// Exported by this executable as getPluginRegistry (ENABLE_EXPORTS), where the plugin
-// library's runtime lookup finds libnvinfer's. Records registrations, rejects duplicates.
-class FakeRegistry final : public nvinfer1::IPluginRegistry {
- public:
-  bool registerCreator(nvinfer1::IPluginCreatorInterface& creator, const char* ns) noexcept override {
-    const auto* v3 = static_cast<IPluginCreatorV3One*>(&creator);
-    const std::string key = std::string(ns) + "::" + v3->getPluginName() + "/" + v3->getPluginVersion();
-    return registered.insert(key).second;
-  }
-  bool registerCreator(nvinfer1::IPluginCreator&, const char*) noexcept override { return false; }
-  nvinfer1::IPluginCreator* const* getPluginCreatorList(int32_t* n) const noexcept override { return *n = 0, nullptr; }
-  nvinfer1::IPluginCreator* getPluginCreator(const char*, const char*, const char*) noexcept override { return nullptr; }
-  void setErrorRecorder(nvinfer1::IErrorRecorder*) noexcept override {}
-  nvinfer1::IErrorRecorder* getErrorRecorder() const noexcept override { return nullptr; }
-  bool deregisterCreator(const nvinfer1::IPluginCreator&) noexcept override { return false; }
-  bool isParentSearchEnabled() const override { return false; }
-  void setParentSearchEnabled(bool) override {}
-  PluginLibraryHandle loadLibrary(const char*) noexcept override { return nullptr; }
-  void deregisterLibrary(PluginLibraryHandle) noexcept override {}
-  nvinfer1::IPluginCreatorInterface* const* getAllCreators(int32_t* n) const noexcept override { return *n = 0, nullptr; }
-  nvinfer1::IPluginCreatorInterface* getCreator(const char*, const char*, const char*) noexcept override {
-    return nullptr;
-  }
-  bool deregisterCreator(const nvinfer1::IPluginCreatorInterface&) noexcept override { return false; }
-  nvinfer1::IPluginResource* acquirePluginResource(const char*, nvinfer1::IPluginResource*) noexcept override {
-    return nullptr;
-  }
-  int32_t releasePluginResource(const char*) noexcept override { return -1; }
-  nvinfer1::IPluginCreatorInterface* const* getAllCreatorsRecursive(int32_t* n) noexcept override {
-    return *n = 0, nullptr;
-  }
-  std::set<std::string> registered;
-};
-
-FakeRegistry g_registry;
-
-void check_runtime_registration(void* library) {
-  using RegisterFn = int32_t (*)();
-  auto register_creators = reinterpret_cast<RegisterFn>(dlsym(library, "roipool_trt_register_creators"));
-  CHECK(register_creators != nullptr, "exports roipool_trt_register_creators");
-  if (register_creators == nullptr) return;
-  CHECK(register_creators() == roipool::kNumOps, "registers nine creators with the registry found at runtime");
-  CHECK(g_registry.registered.count("roipool::RoIAlign/1") == 1 &&
-            g_registry.registered.count("roipool::PrRoIPool/1") == 1,
-        "creators registered under namespace roipool, version 1");
-  CHECK(register_creators() == 0, "a second registration adds nothing");
 }
 
 // ---- node attributes as the exporter writes them, converted as the ONNX parser does ------
@@ -895,10 +844,6 @@ void check_device(const std::map<std::string, IPluginCreatorV3One*>& creators) {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginRegistry* getPluginRegistry() noexcept {
-  return &g_registry;
-}
-
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s path/to/libroipool_trt.so\n", argv[0]);
@@ -910,7 +855,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto creators = load_creators(library);
-  check_runtime_registration(library);
   CHECK(creators.size() == exporter_nodes().size(), "one creator per op");
   for (const auto& [op, creator] : creators) {
     CHECK(exporter_nodes().count(op) == 1, "creator " + op + " is a roipool op");
