@@ -22,40 +22,47 @@ class PixelBackward {
                 const PixelBinRule& rule)
       : attrs_(attrs), args_(args), grads_(grads), rule_(rule), map_(args.features[0]),
         bins_(static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w),
-        out_channels_(rule.position_sensitive ? map_.channels / bins_ : map_.channels),
-        rows_(static_cast<size_t>(attrs.pooled_h)), cols_(static_cast<size_t>(attrs.pooled_w)) {}
+        out_channels_(rule.position_sensitive ? map_.channels / bins_ : map_.channels) {}
 
-  // Adds the gradient of RoI k (of image b) to output channels [first, last).
-  void scatter(int64_t k, int64_t b, int64_t first, int64_t last) {
-    const auto roi = [&](int32_t column) {
-      return load_as_float(args_.rois, args_.rois_dtype, k * 5 + column);
-    };
+  // Bins of RoIs order[begin .. end) (one image's), computed once per task.
+  void load(const std::vector<int64_t>& order, int64_t begin, int64_t end) {
     const float scale = attrs_.spatial_scale;
     const auto height = static_cast<int32_t>(map_.height), width = static_cast<int32_t>(map_.width);
-    const auto y = QuantisedAxis::make(roi(2), roi(4), scale, attrs_.pooled_h, height, rule_);
-    const auto x = QuantisedAxis::make(roi(1), roi(3), scale, attrs_.pooled_w, width, rule_);
-    for (int32_t i = 0; i < attrs_.pooled_h; ++i) rows_[i] = y.bin(i);
-    for (int32_t j = 0; j < attrs_.pooled_w; ++j) cols_[j] = x.bin(j);
+    ranges_.clear();
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t k = order[r];
+      const auto roi = [&](int32_t column) {
+        return load_as_float(args_.rois, args_.rois_dtype, k * 5 + column);
+      };
+      const auto y = QuantisedAxis::make(roi(2), roi(4), scale, attrs_.pooled_h, height, rule_);
+      const auto x = QuantisedAxis::make(roi(1), roi(3), scale, attrs_.pooled_w, width, rule_);
+      for (int32_t i = 0; i < attrs_.pooled_h; ++i) ranges_.push_back(y.bin(i));
+      for (int32_t j = 0; j < attrs_.pooled_w; ++j) ranges_.push_back(x.bin(j));
+    }
+  }
+
+  // Adds the gradient of output channel c of RoI k (the index-th loaded, of image b).
+  void scatter(int64_t index, int64_t k, int64_t b, int64_t c) {
+    const PixelRange* rows = ranges_.data() + index * (attrs_.pooled_h + attrs_.pooled_w);
+    const PixelRange* cols = rows + attrs_.pooled_h;
     const int64_t plane = map_.height * map_.width;
-    const T* grad_out = static_cast<const T*>(grads_.grad_output) + k * out_channels_ * bins_;
-    for (int64_t c = first; c < last; ++c) {
-      for (int64_t bin = 0; bin < bins_; ++bin) {
-        const PixelRange& r = rows_[bin / attrs_.pooled_w];
-        const PixelRange& q = cols_[bin % attrs_.pooled_w];
-        const int64_t area = static_cast<int64_t>(r.end - r.begin) * (q.end - q.begin);
-        if (area <= 0) continue;
-        const int64_t channel = pixel_bin_channel(rule_, c, bin, bins_);
-        float* grad = grads_.grad_features[0] + (b * map_.channels + channel) * plane;
-        const float g = to_float(grad_out[c * bins_ + bin]);
-        if (rule_.max) {
-          const int64_t at = first_max(b, channel, r, q);
-          if (at >= 0) grad[at] += g;
-          continue;
-        }
-        const float share = g / static_cast<float>(area);
-        for (int32_t h = r.begin; h < r.end; ++h) {
-          for (int32_t w = q.begin; w < q.end; ++w) grad[h * map_.width + w] += share;
-        }
+    const T* grad_out = static_cast<const T*>(grads_.grad_output) + (k * out_channels_ + c) * bins_;
+    for (int64_t bin = 0; bin < bins_; ++bin) {
+      const PixelRange& r = rows[bin / attrs_.pooled_w];
+      const PixelRange& q = cols[bin % attrs_.pooled_w];
+      const int64_t area = static_cast<int64_t>(r.end - r.begin) * (q.end - q.begin);
+      if (area <= 0) continue;
+      const int64_t channel = pixel_bin_channel(rule_, c, bin, bins_);
+      float* grad = grads_.grad_features[0] + (b * map_.channels + channel) * plane;
+      const float g = to_float(grad_out[bin]);
+      if (rule_.max) {
+        const int64_t at = first_max(b, channel, r, q);
+        if (at >= 0) grad[at] += g;
+        continue;
+      }
+      const float share = g / static_cast<float>(area);
+      for (int32_t h = r.begin; h < r.end; ++h) {
+        for (int32_t w = q.begin; w < q.end; ++w) grad[h * map_.width + w] += share;
       }
     }
   }
@@ -100,7 +107,7 @@ class PixelBackward {
   const PixelBinRule rule_;
   const FeatureMap& map_;
   const int64_t bins_, out_channels_;
-  std::vector<PixelRange> rows_, cols_;
+  std::vector<PixelRange> ranges_;  // per loaded RoI: pooled_h row ranges, pooled_w columns
 };
 
 }  // namespace detail
@@ -125,9 +132,15 @@ inline Status pixel_pool_backward_cpu(const OpAttrs& attrs, const OpArgs& args,
                                  [&](int64_t b, int64_t first, int64_t last) {
                                    detail::zero_channels(grads.grad_features[0], map, b,
                                                          first * per_unit, last * per_unit);
+                                   // Channel by channel over all RoIs: one gradient
+                                   // plane and one input plane stay in cache.
                                    detail::PixelBackward<T> pass(attrs, args, grads, rule);
-                                   for (int64_t r = groups.begin[b]; r < groups.begin[b + 1]; ++r) {
-                                     pass.scatter(groups.order[r], b, first, last);
+                                   const int64_t begin = groups.begin[b], end = groups.begin[b + 1];
+                                   pass.load(groups.order, begin, end);
+                                   for (int64_t c = first; c < last; ++c) {
+                                     for (int64_t r = begin; r < end; ++r) {
+                                       pass.scatter(r - begin, groups.order[r], b, c);
+                                     }
                                    }
                                  });
     return 0;
