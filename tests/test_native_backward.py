@@ -300,3 +300,21 @@ def test_multi_scale_backward_matches_torchvision(generator: torch.Generator) ->
     theirs.backward(grad)
     for a, b in zip(ours_in, theirs_in.values(), strict=True):
         assert torch.allclose(a.grad, b.grad, atol=1e-5)
+
+
+@pytest.mark.parametrize(("mode", "pooled", "sampling_ratio", "num_rois"), [
+    ("avg", (7, 7), 9, 80),  # 3969 taps per RoI, ~40 RoIs per image > one 2^17-tap group
+    ("max", (7, 7), 8, 50),
+    ("avg", (1, 1), 100, 3),  # 10^4 taps in one bin: more than one table, chunked
+    ("max", (1, 1), 100, 3),
+], ids=["many_rois_avg", "many_rois_max", "huge_grid_avg", "huge_grid_max"])
+def test_backward_large_workloads(mode: str, pooled: tuple, sampling_ratio: int, num_rois: int,
+                                  generator: torch.Generator) -> None:
+    """Past the CPU engine's tap tables: many RoIs of one image (the channel-by-channel
+    group is flushed) and a bin grid larger than one table (chunks)."""
+    case = Case("roi_align", {"pooled_h": pooled[0], "pooled_w": pooled[1],
+                              "spatial_scale": 0.5, "sampling_ratio": sampling_ratio,
+                              "aligned": 1, "mode": mode})
+    features = [torch.randn(2, 3, 13, 16, generator=generator)]
+    rois = _rois(case, num_rois, generator)
+    _compare(case, torch.float32, "cpu", features, rois, None, None, generator)

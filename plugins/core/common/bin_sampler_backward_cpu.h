@@ -21,6 +21,8 @@ namespace detail {
 
 // Taps held at once: bounds scratch memory for huge sampling grids (up to 1024 x 1024).
 constexpr int64_t kBackwardTapChunk = 4096;
+// Taps of a group of RoIs walked channel by channel (4 MiB of taps per task).
+constexpr int64_t kGroupTaps = int64_t{1} << 17;
 
 template <typename T, typename Geometry>
 class BinBackward {
@@ -36,36 +38,71 @@ class BinBackward {
 
   int64_t out_channels() const { return out_channels_; }
 
-  // Adds the input gradient of RoI k (of image b) to output channels [first, last).
-  void scatter(int64_t k, int64_t b, int64_t first, int64_t last) {
+  enum class Added { kYes, kFull, kLarge };
+
+  // Adds RoI k's taps to the group (kFull: no room left, flush first; kLarge: more taps
+  // than one table holds, so scatter_large handles it alone). An empty grid adds nothing.
+  Added add(int64_t k) {
     const SamplingFrame frame = this->frame(k);
     const int64_t count = static_cast<int64_t>(frame.grid_h) * frame.grid_w;
-    if (count == 0) return;
+    if (count == 0) return Added::kYes;
+    if (count * bins_ > kBackwardTapChunk) return Added::kLarge;
+    if (static_cast<int64_t>(group_taps_.size()) + count * bins_ > kGroupTaps) return Added::kFull;
     const FeatureMap& map = args_.features[frame.level];
-    const int64_t plane = map.height * map.width;
-    float* grad = grads_.grad_features[frame.level] + b * channels_ * plane;
     set_origins(frame, k);
-    if (count * bins_ <= kBackwardTapChunk) {  // every bin's taps at once, plane by plane
-      taps_.clear();
-      for (int64_t bin = 0; bin < bins_; ++bin) add_taps(frame, map, bin, 0, count);
-      for (int64_t c = first; c < last; ++c) {
-        for (int64_t bin = 0; bin < bins_; ++bin) {
-          const int64_t channel = input_channel(c, bin);
-          const float g = grad_out(k, c, bin) * origins_[bin].scale;
-          const BilinearTaps* t = taps_.data() + bin * count;
-          if (options_.mode == PoolMode::kMax) {
-            int64_t stride = 1;
-            const T* values = channel_plane<T>(map, b, channel, &stride);
-            const int64_t s = first_max(values, stride, t, count);
-            if (s >= 0) bilinear_scatter(grad + channel * plane, t[s], g);
-          } else {
-            const float share = g / static_cast<float>(count);
-            for (int64_t s = 0; s < count; ++s) bilinear_scatter(grad + channel * plane, t[s], share);
+    group_.push_back({k, static_cast<int64_t>(group_taps_.size()), count, frame.level});
+    for (int64_t bin = 0; bin < bins_; ++bin) {
+      group_scales_.push_back(origins_[bin].scale);
+      for (int64_t s = 0; s < count; ++s) {
+        const SamplePoint p = point(frame, bin, s);
+        group_taps_.push_back(bilinear_taps(p.y, p.x, static_cast<int32_t>(map.height),
+                                            static_cast<int32_t>(map.width)));
+      }
+    }
+    return Added::kYes;
+  }
+
+  void clear_group() {
+    group_.clear();
+    group_taps_.clear();
+    group_scales_.clear();
+  }
+
+  // Adds output channel c's gradient of every RoI of the group (all of image b): one
+  // channel's planes stay in cache for the whole group.
+  void scatter_group(int64_t b, int64_t c) {
+    for (size_t i = 0; i < group_.size(); ++i) {
+      const Loaded& roi = group_[i];
+      const FeatureMap& map = args_.features[roi.level];
+      const int64_t plane = map.height * map.width;
+      float* grad = grads_.grad_features[roi.level] + b * channels_ * plane;
+      const float* scales = group_scales_.data() + i * bins_;
+      for (int64_t bin = 0; bin < bins_; ++bin) {
+        const int64_t channel = input_channel(c, bin);
+        const float g = grad_out(roi.k, c, bin) * scales[bin];
+        const BilinearTaps* t = group_taps_.data() + roi.first_tap + bin * roi.count;
+        if (options_.mode == PoolMode::kMax) {
+          int64_t stride = 1;
+          const T* values = channel_plane<T>(map, b, channel, &stride);
+          const int64_t s = first_max(values, stride, t, roi.count);
+          if (s >= 0) bilinear_scatter(grad + channel * plane, t[s], g);
+        } else {
+          const float share = g / static_cast<float>(roi.count);
+          for (int64_t s = 0; s < roi.count; ++s) {
+            bilinear_scatter(grad + channel * plane, t[s], share);
           }
         }
       }
-      return;
     }
+  }
+
+  // Adds the input gradient of a RoI whose taps do not fit one table (of image b) to
+  // output channels [first, last): bin by bin, taps in chunks.
+  void scatter_large(int64_t k, int64_t b, int64_t first, int64_t last) {
+    const SamplingFrame frame = this->frame(k);
+    const FeatureMap& map = args_.features[frame.level];
+    float* grad = grads_.grad_features[frame.level] + b * channels_ * map.height * map.width;
+    set_origins(frame, k);
     for (int64_t bin = 0; bin < bins_; ++bin) scatter_bin(frame, map, k, b, bin, first, last, grad);
   }
 
@@ -214,6 +251,15 @@ class BinBackward {
   const BinOptions& options_;
   const int32_t ph_, pw_;
   const int64_t bins_, channels_, out_channels_;
+  // A RoI of the group: where its taps start in group_taps_ and its samples per bin.
+  struct Loaded {
+    int64_t k, first_tap, count;
+    int32_t level;
+  };
+
+  std::vector<Loaded> group_;
+  std::vector<BilinearTaps> group_taps_;
+  std::vector<float> group_scales_;  // per RoI and bin: the mask factor (else 1)
   std::vector<BilinearTaps> taps_;
   std::vector<BinOrigin> origins_;
   std::vector<BilinearSlope> slopes_;
@@ -247,10 +293,24 @@ Status bilinear_backward_cpu(const OpAttrs& attrs, const OpArgs& args, const Gra
             detail::zero_channels(grads.grad_features[l], args.features[l], b, first * per_unit,
                                   last * per_unit);
           }
+          // Channel by channel over groups of RoIs, so one channel's gradient and input
+          // planes stay in cache while every RoI of the group adds to them.
           detail::BinBackward<T, Geometry> pass(attrs, args, grads, geometry, options);
+          using Added = typename detail::BinBackward<T, Geometry>::Added;
+          const auto flush = [&] {
+            for (int64_t c = first; c < last; ++c) pass.scatter_group(b, c);
+            pass.clear_group();
+          };
           for (int64_t r = groups.begin[b]; r < groups.begin[b + 1]; ++r) {
-            pass.scatter(groups.order[r], b, first, last);
+            const int64_t k = groups.order[r];
+            Added added = pass.add(k);
+            if (added == Added::kFull) {
+              flush();
+              added = pass.add(k);  // fits an empty group (kBackwardTapChunk < kGroupTaps)
+            }
+            if (added == Added::kLarge) pass.scatter_large(k, b, first, last);
           }
+          flush();
         });
     if (grads.grad_offset != nullptr || grads.grad_mask != nullptr) {
       parallel_for(args.num_rois, num_threads, 1, [&](int64_t first, int64_t last) {
