@@ -122,13 +122,23 @@ ROIPOOL_HD BinOrigin bin_origin(const SamplingFrame& f, const BinOptions& o, int
   return b;
 }
 
-ROIPOOL_HD BilinearTaps sample_taps(const SamplingFrame& f, const BinOrigin& b, int32_t iy,
-                                    int32_t ix, int32_t height, int32_t width) {
+// Map coordinates (y, x) of sample (iy, ix) of a bin.
+struct SamplePoint {
+  float y, x;
+};
+
+ROIPOOL_HD SamplePoint sample_point(const SamplingFrame& f, const BinOrigin& b, int32_t iy,
+                                    int32_t ix) {
   const float yy = b.y + (static_cast<float>(iy) + 0.5f) * f.bin_h / static_cast<float>(f.grid_h);
   const float xx = b.x + (static_cast<float>(ix) + 0.5f) * f.bin_w / static_cast<float>(f.grid_w);
-  if (!f.rotated) return bilinear_taps(yy, xx, height, width);
-  return bilinear_taps(yy * f.cos_t - xx * f.sin_t + f.center_y,
-                       yy * f.sin_t + xx * f.cos_t + f.center_x, height, width);
+  if (!f.rotated) return {yy, xx};
+  return {yy * f.cos_t - xx * f.sin_t + f.center_y, yy * f.sin_t + xx * f.cos_t + f.center_x};
+}
+
+ROIPOOL_HD BilinearTaps sample_taps(const SamplingFrame& f, const BinOrigin& b, int32_t iy,
+                                    int32_t ix, int32_t height, int32_t width) {
+  const SamplePoint p = sample_point(f, b, iy, ix);
+  return bilinear_taps(p.y, p.x, height, width);
 }
 
 // Accumulator start value and final value of a bin with `count` samples (SPEC 2:

@@ -99,3 +99,29 @@ int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool
                        : roipool::forward_cuda(kind, *attrs, *args, stream);
   });
 }
+
+int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
+                         const roipool::GradArgs* grads, int32_t device, void* stream,
+                         int32_t num_threads, char* error, size_t error_size) {
+  if (!valid_op(op) || attrs == nullptr || args == nullptr || grads == nullptr ||
+      (device != 0 && device != 1)) {
+    return report(roipool::Status::InvalidArgument("roipool_backward: bad arguments"), error,
+                  error_size);
+  }
+  const auto kind = static_cast<roipool::OpKind>(op);
+  const roipool::Status status =
+      device == 0
+          ? roipool::backward_cpu(kind, *attrs, *args, *grads, roipool::CpuOptions{num_threads})
+          : roipool::backward_cuda(kind, *attrs, *args, *grads, stream);
+  return report(status, error, error_size);
+}
+
+int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype, int64_t num_rois,
+                                          int32_t columns, int64_t batch) {
+  if ((rois == nullptr && num_rois > 0) || num_rois < 0 || columns < 1 || rois_dtype < 0 ||
+      rois_dtype > 2) {
+    return -2;
+  }
+  return roipool::first_invalid_batch_index(rois, static_cast<roipool::DType>(rois_dtype),
+                                            num_rois, columns, batch);
+}

@@ -3,12 +3,14 @@
 ``boxes`` is either a ``[K, 5]`` tensor of ``(batch_index, x1, y1, x2, y2)`` rows
 (rotated: ``[K, 6]`` with ``(batch_index, cx, cy, w, h, theta)``) or a list with one
 ``[L_i, 4]`` (rotated ``[L_i, 5]``) tensor per image. Arguments are validated with
-``ValueError``/``TypeError`` naming the argument; the batch-index check reads the data
-and is skipped while tracing, exporting, compiling or on fake/meta tensors.
+``ValueError``/``TypeError`` naming the argument; the batch-index check reads the data,
+so it runs only on CPU tensors (or with ``ROIPOOL_DEBUG_CHECKS=1``), never while
+tracing, exporting, compiling or on fake/meta tensors.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import torch
@@ -72,6 +74,15 @@ def _is_symbolic(*tensors: Tensor) -> bool:
     return any(t.device.type == "meta" or is_fake(t) for t in tensors)
 
 
+def _checks_batch_index(rois: Tensor, like: Tensor) -> bool:
+    """Whether to check batch indices here: reading them back costs a device-to-host sync
+    on accelerators (and breaks CUDA graph capture), so only for CPU tensors, or anywhere
+    with ROIPOOL_DEBUG_CHECKS=1; the kernels give such RoIs zeros (SPEC 2) regardless."""
+    if _is_symbolic(rois, like):
+        return False
+    return rois.device.type == "cpu" or os.environ.get("ROIPOOL_DEBUG_CHECKS") == "1"
+
+
 def _check_feature(input: Tensor, name: str = "input") -> None:
     if not isinstance(input, Tensor):
         raise TypeError(f"{name} must be a tensor, got {type(input).__name__}")
@@ -107,15 +118,27 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
         raise TypeError(f"boxes must be floating point, got {rois.dtype}")
     if rois.device != like.device:
         raise ValueError(f"boxes are on {rois.device} but the input is on {like.device}")
-    if not _is_symbolic(rois, like) and rois.shape[0] > 0:
-        column = rois[:, 0]
-        bad = ~((column >= 0) & (column < like.shape[0]) & (column == torch.trunc(column)))
-        if bool(bad.any()):
-            row = int(bad.nonzero()[0, 0])
-            value = float(column[row].detach())
+    if _checks_batch_index(rois, like) and rois.shape[0] > 0:
+        row = _first_invalid_row(rois, like.shape[0])
+        if row >= 0:
+            value = float(rois[row, 0].detach())
             raise ValueError(f"boxes row {row}: batch index {value} is not an integer in "
                              f"[0, {like.shape[0]})")
     return rois
+
+
+def _first_invalid_row(rois: Tensor, batch: int) -> int:
+    """First row whose batch index is not an integer in [0, batch), else -1: one call
+    into the core for host rois, tensor ops otherwise."""
+    from roipool.ops._library import _native_module
+
+    native = _native_module()
+    row = native.first_invalid_batch_index(rois.detach(), batch) if native else None
+    if row is not None:
+        return row
+    column = rois[:, 0]
+    bad = ~((column >= 0) & (column < batch) & (column == torch.trunc(column)))
+    return int(bad.nonzero()[0, 0]) if bool(bad.any()) else -1
 
 
 def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:

@@ -191,7 +191,13 @@ def _gather_reduce(table: Tensor, index: Tensor, weight: Tensor, valid: Tensor,
         values = taps.squeeze(-2)
     else:
         values = torch.einsum("kijst,kijstc->kijsc", weight, taps)
-    return values.masked_fill(~valid.unsqueeze(-1), -math.inf).amax(dim=3)
+    return _first_max(values.masked_fill(~valid.unsqueeze(-1), -math.inf), dim=3)
+
+
+def _first_max(values: Tensor, dim: int) -> Tensor:
+    """Max over `dim` whose gradient goes wholly to the FIRST maximal entry (SPEC 5:
+    torchvision's RoIPool and mmcv's max RoIAlign do not split ties; ``amax`` would)."""
+    return values.gather(dim, values.argmax(dim=dim, keepdim=True)).squeeze(dim)
 
 
 def _empty_to_zero(pooled: Tensor, nonempty: Tensor) -> Tensor:
@@ -368,7 +374,7 @@ def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tupl
         results = [rows_block(rois, iy.view(1, 1, 1, -1, 1), ix) for iy in blocks]
         if mode == "avg":
             return torch.stack([r[0] for r in results]).sum(dim=0)
-        combined = torch.stack([r[0] for r in results]).amax(dim=0)
+        combined = _first_max(torch.stack([r[0] for r in results]), dim=0)
         return _empty_to_zero(combined, torch.stack([r[1] for r in results]).any(dim=0))
 
     def zeroed_chunk(rois: Tensor) -> Tensor:

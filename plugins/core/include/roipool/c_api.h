@@ -58,3 +58,16 @@ ROIPOOL_C_API int32_t roipool_alias_attrs(int32_t alias, int32_t count, const ch
                                           const float* const* floats, const int64_t* counts,
                                           const char* const* texts, roipool::OpAttrs* attrs,
                                           char* error, size_t error_size);
+
+// Gradients of one forward call (GradArgs of common.h; float32 buffers, overwritten).
+// device 0: CPU (num_threads as CpuOptions); device 1: CUDA on `stream`.
+ROIPOOL_C_API int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs,
+                                       const roipool::OpArgs* args,
+                                       const roipool::GradArgs* grads, int32_t device,
+                                       void* stream, int32_t num_threads, char* error,
+                                       size_t error_size);
+// first_invalid_batch_index of common.h over host rois; -1 when every index is valid
+// (and -2 for bad arguments).
+ROIPOOL_C_API int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype,
+                                                        int64_t num_rois, int32_t columns,
+                                                        int64_t batch);

@@ -204,4 +204,37 @@ bool cuda_compiled();
 // ROIPOOL_CPU_ISA names an unknown or unavailable level (forward_cpu then fails).
 const char* cpu_isa();
 
+// First RoI (row of `rois`, `columns` wide, float32 or 16-bit per `rois_dtype`) whose
+// batch index is not an integer in [0, batch), or -1: lets an eager API raise SPEC
+// section 2's error for host tensors without a round of tensor ops (rois_check.cpp).
+int64_t first_invalid_batch_index(const void* rois, DType rois_dtype, int64_t num_rois,
+                                  int32_t columns, int64_t batch);
+
+// ---- backward (backward.cpp; SPEC section 5) -----------------------------------------
+
+// What one backward call writes. Every buffer is float32 (SPEC 2: float32 accumulation;
+// the adapter casts to the input's dtype) and is overwritten entirely, zeros included.
+struct GradArgs {
+  const void* grad_output;      // [K, C_out, ph, pw] contiguous, OpArgs::dtype
+  float* const* grad_features;  // host array of num_features [B, C, H, W] NCHW buffers
+  float* grad_offset;           // DeformRoIPool with an offset: [K, 2, ph, pw], else nullptr
+  float* grad_mask;             // DeformRoIPool with a mask: [K, 1, ph, pw], else nullptr
+  float* grad_rois;             // PrRoIPool: [K, 5] (column 0 stays 0), or nullptr
+};
+
+// True when the backward of this call reads the input values (max modes, the offset
+// and mask gradients, PrRoIPool's box gradient); otherwise FeatureMap::data may be
+// null, so adapters need not keep the feature maps alive for backward.
+bool backward_reads_input(OpKind op, const OpAttrs& attrs, const OpArgs& args,
+                          const GradArgs& grads);
+
+// Validate, then write the gradients of the op's forward (OpArgs::output is unused).
+// K = 0 is legal and writes zeros. CPU: deterministic and independent of the thread
+// count (each task owns whole gradient planes). CUDA: float32 atomics, so the order of
+// additions (and the last bits of the result) may vary from run to run.
+Status backward_cpu(OpKind op, const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                    const CpuOptions& options = {});
+Status backward_cuda(OpKind op, const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                     void* stream);
+
 }  // namespace roipool
