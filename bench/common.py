@@ -131,9 +131,9 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
                         for i, (v, w) in enumerate(zip(row, widths, strict=True))))
 
 
-def write_json(name: str, payload: dict[str, object]) -> Path:
-    """Writes bench/results/<name>.json and returns its path."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def write_json(name: str, payload: dict[str, object], path: Path | None = None) -> Path:
+    """Writes `payload` to `path` (default bench/results/<name>.json) and returns the path."""
+    path = path if path is not None else RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

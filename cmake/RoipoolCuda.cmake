@@ -1,6 +1,11 @@
 # Enables CUDA when asked (ON) or when a working nvcc is found (AUTO). No GPU is
-# needed to compile. Architectures: ROIPOOL_CUDA_ARCHITECTURES (default sm_75..sm_90).
-set(ROIPOOL_CUDA_ARCHITECTURES "75;80;86;89;90" CACHE STRING "CUDA architectures to compile for")
+# needed to compile. Architectures: ROIPOOL_CUDA_ARCHITECTURES, by default machine code
+# for Turing (sm_75) through Hopper (sm_90) and Blackwell (sm_100, sm_120), plus PTX of
+# compute_120 that the driver JIT-compiles on newer GPUs ("120" = 120-real + 120-virtual).
+# sm_75 is the oldest architecture CUDA 13 still compiles for.
+set(ROIPOOL_DEFAULT_CUDA_ARCHITECTURES "75-real;80-real;86-real;89-real;90-real;100-real;120")
+set(ROIPOOL_CUDA_ARCHITECTURES "${ROIPOOL_DEFAULT_CUDA_ARCHITECTURES}" CACHE STRING
+    "CUDA architectures to compile for (CMake CUDA_ARCHITECTURES syntax)")
 
 set(ROIPOOL_CUDA_ENABLED OFF)
 if(NOT ROIPOOL_WITH_CUDA STREQUAL "OFF")

@@ -3,8 +3,8 @@
 # already installed), the ONNX tool chain, the pinned third-party headers, and the
 # package itself with every native library that can be built here.
 #
-# Environment: ROIPOOL_CUDA_ARCHITECTURES (default 75;80;86;89;90),
-#              ROIPOOL_BUILD_TESTS=ON to also build the C++ test harnesses.
+# Environment: see scripts/build_settings.sh (CUDA architectures: default sm_75..sm_90,
+#              sm_100, sm_120 + PTX, from cmake/RoipoolCuda.cmake; ROIPOOL_BUILD_TESTS=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -19,7 +19,6 @@ fi
 "$PYTHON" cmake/fetch_headers.py tensorrt .deps/tensorrt >/dev/null
 "$PYTHON" cmake/fetch_headers.py onnxruntime .deps/onnxruntime >/dev/null
 
-"$PYTHON" -m pip install -q --no-build-isolation . \
-  --config-settings=cmake.define.ROIPOOL_CUDA_ARCHITECTURES="${ROIPOOL_CUDA_ARCHITECTURES:-75;80;86;89;90}" \
-  --config-settings=cmake.define.ROIPOOL_BUILD_TESTS="${ROIPOOL_BUILD_TESTS:-OFF}"
+source scripts/build_settings.sh
+"$PYTHON" -m pip install -q --no-build-isolation . "${ROIPOOL_PIP_SETTINGS[@]}"
 "$PYTHON" -m roipool info

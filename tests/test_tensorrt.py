@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from conftest import assert_spec_close, random_rois
@@ -216,3 +217,36 @@ def test_plugins_are_registered() -> None:
     registry = trt.get_plugin_registry()
     for name in PLUGIN_NAMES:
         assert registry.get_creator(name, "1", "roipool") is not None, name
+
+
+def test_runner_takes_numpy_and_device_pointers(tmp_path: Path,
+                                                generator: torch.Generator) -> None:
+    """Without torch in the call: numpy in / numpy out through cuda-python, and
+    DeviceArray pointers, both equal to the torch path."""
+    pytest.importorskip("cuda.bindings.runtime")
+    from roipool.runtime.trt import DeviceArray, EngineRunner, build_engine
+
+    case = CASES[0]
+    specs = _onnx_model(case, torch.float32, tmp_path / "model.onnx")
+    runner = EngineRunner(build_engine(tmp_path / "model.onnx", tmp_path / "model.engine",
+                                       shapes=_profile(specs)))
+    for k in (0, 7, MAX_ROIS):
+        inputs = _inputs(case, specs, k, generator)
+        cuda_inputs = {n: t.cuda() for n, t in inputs.items()}
+        expected = runner(cuda_inputs)["output"].cpu()
+        from_numpy = runner({n: t.numpy() for n, t in inputs.items()})["output"]
+        assert isinstance(from_numpy, np.ndarray)
+        assert torch.equal(torch.from_numpy(from_numpy), expected)
+        pointers = {n: DeviceArray(t.data_ptr(), tuple(t.shape), np.dtype(np.float32))
+                    for n, t in cuda_inputs.items()}
+        out = runner(pointers, stream=torch.cuda.current_stream().cuda_stream)["output"]
+        torch.cuda.current_stream().synchronize()
+        copied = np.empty(out.shape, out.dtype)
+        from cuda.bindings import runtime as cudart
+
+        cudart.cudaMemcpy(copied.ctypes.data, out.ptr, out.nbytes,
+                          cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost)
+        assert torch.equal(torch.from_numpy(copied), expected)
+    with pytest.raises(TypeError, match="must be float32"):
+        runner({n: t.numpy().astype(np.float64) for n, t in inputs.items()})
+    runner.close()

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <exception>
 
+#include "registration.h"
+
 namespace roipool::trt {
 namespace {
 
@@ -59,7 +61,7 @@ void* find_nvinfer_symbol(const char* name) noexcept {
   if (void* symbol = dlsym(RTLD_DEFAULT, name)) return symbol;
   // Python extension modules load libnvinfer RTLD_LOCAL: look it up by soname, without
   // loading it when it is absent (RTLD_NOLOAD).
-  for (const char* soname : {"libnvinfer.so.10", "libnvinfer.so"}) {
+  for (const char* soname : kNvinferSonames) {
     if (void* handle = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD)) {
       void* symbol = dlsym(handle, name);
       dlclose(handle);

@@ -1,4 +1,5 @@
-"""The ``roipool`` command: ``demo``, ``export``, ``run``, ``build``, ``bench``, ``info``."""
+"""The ``roipool`` command: ``demo``, ``export``, ``run``, ``build``, ``bench``, ``info``,
+``triton``, ``convert-mmdeploy``."""
 
 from __future__ import annotations
 
@@ -85,9 +86,50 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("script_args", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=_bench)
 
+    convert = commands.add_parser(
+        "convert-mmdeploy", help="rewrite mmdeploy / mmcv RoI nodes into roipool nodes and "
+        "check in ONNX Runtime that the outputs stay identical")
+    convert.add_argument("input", help="the mmdeploy / mmcv .onnx model")
+    convert.add_argument("output", help="where to write the converted model")
+    convert.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                         help="size of a symbolic input dimension for the check (default "
+                         "K=8, B=2, others 64)")
+    convert.add_argument("--no-check", action="store_true",
+                         help="skip the ONNX Runtime comparison (for models that cannot run "
+                         "on random inputs)")
+    convert.set_defaults(handler=_convert_mmdeploy)
+
     info = commands.add_parser("info", help="versions and the native libraries found")
     info.set_defaults(handler=_info)
+
+    _add_triton_parser(commands)
     return parser
+
+
+def _add_triton_parser(commands: Any) -> None:
+    triton = commands.add_parser("triton", help="write a Triton model repository for an .onnx "
+                                 "model (ONNX Runtime backend, optionally TensorRT)")
+    triton.add_argument("model", type=Path)
+    triton.add_argument("-o", "--output", type=Path, required=True, help="repository folder")
+    triton.add_argument("--name", help="model name (default: the file name)")
+    triton.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="ONNX Runtime instance kind")
+    triton.add_argument("--instances", type=int, default=1, help="instances per model")
+    triton.add_argument("--max-batch-size", type=int, default=0,
+                        help="Triton batching (only for models that allow it)")
+    triton.add_argument("--tensorrt", action="store_true",
+                        help="also write the TensorRT model (NAME_trt)")
+    triton.add_argument("--engine", type=Path,
+                        help="plan from `roipool build` (else built here: needs TensorRT)")
+    triton.add_argument("--shape", action="append", default=[], metavar="NAME=MIN:OPT:MAX",
+                        help="optimisation profile when building the plan, as for `build`")
+    triton.add_argument("--op-library", help="libroipool_ort.so path on the server "
+                        "(default: this installation's)")
+    triton.add_argument("--plugin-library", help="libroipool_trt.so path on the server "
+                        "(default: this installation's)")
+    triton.add_argument("--no-onnxruntime", action="store_true",
+                        help="write only the TensorRT model")
+    triton.set_defaults(handler=_triton)
 
 
 def _add_detector_options(parser: argparse.ArgumentParser) -> None:
@@ -158,7 +200,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from roipool.export.verify import median_latency_ms
+    from roipool._timing import median_latency_ms
     from roipool.runtime.ort import create_session
 
     session = create_session(args.model)
@@ -225,16 +267,40 @@ def _default_dim(name: str) -> int:
     return {"K": 8, "B": 2}.get(name, 64)
 
 
+def _convert_mmdeploy(args: argparse.Namespace) -> int:
+    import onnx
+
+    from roipool.export.mmdeploy import convert_mmdeploy
+    from roipool.runtime.ort import create_session
+
+    model = onnx.load(args.input)
+    original = model.SerializeToString()
+    converted = convert_mmdeploy(model)
+    for node in converted:
+        print(f"{node.name or '(unnamed)'}: {node.source} -> {node.target}")
+    if not converted:
+        print("no mmdeploy / mmcv RoI nodes found")
+    onnx.save(model, args.output)
+    print(f"wrote {args.output}")
+    if args.no_check or not converted:
+        return 0
+    dims = {name: int(size) for name, size in (_key_value(d, "--dim") for d in args.dim)}
+    before, after = create_session(original), create_session(model.SerializeToString())
+    feeds: dict[str, np.ndarray] = {}
+    for spec in before.get_inputs():
+        feeds[spec.name] = _random_input(spec, dims, feeds)
+    for spec, old, new in zip(before.get_outputs(), before.run(None, feeds),
+                              after.run(None, feeds), strict=True):
+        if old.shape != new.shape or not np.array_equal(old, new, equal_nan=True):
+            raise RuntimeError(f"output {spec.name!r} differs after conversion")
+    print(f"ONNX Runtime: all {len(before.get_outputs())} outputs identical before and after")
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
     from roipool.runtime.trt import build_engine
 
-    shapes = {}
-    for item in args.shape:
-        name, value = _key_value(item, "--shape")
-        parts = value.split(":")
-        if len(parts) != 3:
-            raise ValueError(f"--shape expects NAME=MIN:OPT:MAX, got {item!r}")
-        shapes[name] = tuple(tuple(int(d) for d in p.split("x")) for p in parts)
+    shapes = _profile_shapes(args.shape)
     try:
         import tensorrt  # noqa: F401
     except ImportError as error:
@@ -244,6 +310,31 @@ def _build(args: argparse.Namespace) -> int:
                         workspace_mib=args.workspace_mib, verbose=args.verbose)
     print(f"wrote {path}")
     return 0
+
+
+def _triton(args: argparse.Namespace) -> int:
+    from roipool.serving.triton import write_repository
+
+    written = write_repository(
+        args.model, args.output, name=args.name, device=args.device, instances=args.instances,
+        max_batch_size=args.max_batch_size, onnxruntime=not args.no_onnxruntime,
+        tensorrt=args.tensorrt, engine=args.engine, shapes=_profile_shapes(args.shape) or None,
+        op_library=args.op_library, plugin_library=args.plugin_library)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _profile_shapes(items: Sequence[str]) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """``--shape NAME=MIN:OPT:MAX`` options (shapes as 1x3x64x64) as a dict."""
+    shapes = {}
+    for item in items:
+        name, value = _key_value(item, "--shape")
+        parts = value.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"--shape expects NAME=MIN:OPT:MAX, got {item!r}")
+        shapes[name] = tuple(tuple(int(d) for d in p.split("x")) for p in parts)
+    return shapes
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -265,13 +356,16 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import torch
-
     import roipool
     from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, TRT_LIBRARY, find_library
 
     print(f"roipool {roipool.__version__}")
-    print(f"torch {torch.__version__} (CUDA available: {torch.cuda.is_available()})")
+    try:  # optional (roipool[torch]): the runtime and `run` work without it
+        import torch
+    except ImportError:
+        print("torch not installed")
+    else:
+        print(f"torch {torch.__version__} (CUDA available: {torch.cuda.is_available()})")
     for module in ("onnx", "onnxruntime", "tensorrt", "torchvision"):
         print(f"{module} {_module_version(module)}")
     for name in (CORE_LIBRARY, ORT_LIBRARY, TRT_LIBRARY):

@@ -7,10 +7,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import statistics
-import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +16,7 @@ import numpy as np
 import onnx
 import torch
 
+from roipool._timing import median_latency_ms
 from roipool.export import export_onnx
 from roipool.models import DetectorConfig, TwoStageDetector, example_inputs
 
@@ -54,18 +53,6 @@ def export_detector(config: DetectorConfig, *, dynamo: bool = True, standard_ops
                             output_names=OUTPUT_NAMES, dynamic_axes=DYNAMIC_AXES,
                             standard_ops=standard_ops)
     return model, proto
-
-
-def median_latency_ms(run: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
-    """Median wall time of `run()` in milliseconds."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(max(repeats, 1)):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def max_error_vs_eager(model: torch.nn.Module, proto: onnx.ModelProto,

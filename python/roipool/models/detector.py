@@ -11,34 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from roipool import ops
+from roipool.models.config import VARIANTS, DetectorConfig
 
-#: The RoI variants the head can use (the snake names of the ops).
-VARIANTS: tuple[str, ...] = (
-    "roi_pool", "roi_align", "roi_warp", "ps_roi_pool", "ps_roi_align", "deform_roi_pool",
-    "multi_scale_roi_align", "roi_align_rotated", "prroi_pool",
-)
 STRIDES = (4, 8, 16, 32)
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Sizes of the detector; the defaults are small enough for CPU tests."""
-
-    variant: str = "roi_align"
-    channels: int = 16
-    pooled: int = 4
-    hidden: int = 64
-    num_classes: int = 5
-    sampling_ratio: int = 2
-    #: Stride of the single map that every op but multi_scale_roi_align pools from.
-    stride: int = 8
 
 
 class _Backbone(nn.Module):

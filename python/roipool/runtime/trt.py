@@ -1,24 +1,37 @@
 """TensorRT engines with roipool's IPluginV3 plugins (``libroipool_trt.so``).
 
-The plugin library is loaded into TensorRT's global plugin registry
-(``IPluginRegistry.load_library``), after which TensorRT's ONNX parser maps every node of
-domain ``roipool`` to its plugin. ``tensorrt`` is imported lazily: importing this module
-never needs it.
+The plugin library registers its creators with TensorRT's global plugin registry when it
+is loaded into a process that has TensorRT (see ``docs/tensorrt.md``), after which
+TensorRT's ONNX parser maps every node of domain ``roipool`` to its plugin. ``tensorrt``
+is imported lazily: importing this module never needs it.
+
+``EngineRunner`` runs an engine on torch CUDA tensors, on numpy arrays (host memory,
+copied through ``cuda-python``) or on :class:`DeviceArray` device pointers, so a service
+can run engines without torch. cuda-python (NVIDIA's own bindings of the CUDA runtime
+API, used by TensorRT's Python samples) was chosen over pycuda: it ships as binary wheels
+for every CUDA version (pycuda compiles against a local toolkit), and it works on the
+runtime API's primary context that TensorRT uses, where pycuda's ``autoinit`` creates a
+context of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from roipool._libs import TRT_LIBRARY, require_library
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["EngineRunner", "build_engine", "load_plugins", "trt_library_path"]
+__all__ = ["DeviceArray", "EngineRunner", "build_engine", "load_plugins", "trt_library_path"]
 
 PLUGIN_NAMESPACE = "roipool"
 PLUGIN_VERSION = "1"
@@ -56,23 +69,29 @@ def _logger(verbose: bool = False) -> Any:
 def load_plugins() -> str:
     """Register roipool's plugin creators with TensorRT's global registry (once per process).
 
-    Returns the library path. Raises ``RuntimeError`` when TensorRT cannot load it or the
-    creators do not appear in the registry.
+    The library is loaded with a plain ``dlopen`` (``ctypes``) after ``tensorrt``: it then
+    registers its creators itself, as under Triton or ``polygraphy --plugins``
+    (``roipool_trt_register_creators`` is the fallback when libnvinfer was not found by
+    soname). Returns the library path. Raises ``RuntimeError`` when the creators do not
+    appear in the registry.
     """
     global _loaded_library
     if _loaded_library is not None:
         return _loaded_library
     trt = _tensorrt()
     path = trt_library_path()
+    library = ctypes.CDLL(path)
     registry = trt.get_plugin_registry()
-    if registry.load_library(path) is None:
-        raise RuntimeError(f"TensorRT could not load the plugin library {path}")
-    missing = [
-        name for name in PLUGIN_NAMES
-        if registry.get_creator(name, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None
-    ]
-    if missing:
-        raise RuntimeError(f"{path} registered no creator for {', '.join(missing)}")
+
+    def missing() -> list[str]:
+        return [name for name in PLUGIN_NAMES
+                if registry.get_creator(name, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None]
+
+    if missing():
+        library.roipool_trt_register_creators.restype = ctypes.c_int32
+        library.roipool_trt_register_creators()
+    if missing():
+        raise RuntimeError(f"{path} registered no creator for {', '.join(missing())}")
     _loaded_library = path
     return path
 
@@ -161,11 +180,56 @@ def _torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
     return table[dtype]
 
 
-class EngineRunner:
-    """Runs a serialized engine on torch CUDA tensors, zero-copy, on the current stream.
+@dataclass(frozen=True)
+class DeviceArray:
+    """A C-contiguous tensor in CUDA device memory owned by the caller (or, for outputs,
+    by the runner): device address, shape and numpy dtype."""
 
-    Inputs and outputs are addressed by the engine's I/O tensor names. Work is enqueued
-    on ``torch.cuda.current_stream()`` and is not waited for, exactly like a torch op.
+    ptr: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+def _cudart() -> Any:
+    """cuda-python's runtime API module (``cuda.bindings.runtime``, or ``cuda.cudart``
+    in cuda-python < 12.6)."""
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        try:
+            from cuda import cudart as runtime
+        except ImportError as error:
+            raise ImportError("EngineRunner on numpy arrays / device pointers needs cuda-python "
+                              "(pip install cuda-python)") from error
+    return runtime
+
+
+def _cuda_call(result: tuple[Any, ...]) -> Any:
+    """The value of a cuda-python call ``(error, *values)``; raises on a CUDA error."""
+    error, *values = result
+    if int(error) != 0:
+        raise RuntimeError(f"CUDA error: {error!r}")
+    return values[0] if len(values) == 1 else None
+
+
+class EngineRunner:
+    """Runs a serialized engine on torch CUDA tensors, numpy arrays or device pointers.
+
+    Inputs and outputs are addressed by the engine's I/O tensor names. One call takes
+    inputs of one kind:
+
+    - torch CUDA tensors: zero-copy, enqueued on ``torch.cuda.current_stream()`` and not
+      waited for, exactly like a torch op; returns new torch tensors;
+    - numpy arrays: copied to device buffers the runner keeps (grown, never reallocated
+      per call when large enough), run on the runner's own stream, waited for; returns
+      numpy arrays;
+    - :class:`DeviceArray`: zero-copy, enqueued on ``stream`` (a ``cudaStream_t`` as int,
+      default the legacy stream) and not waited for; returns :class:`DeviceArray` outputs
+      in runner-owned buffers, valid until the next call.
     """
 
     def __init__(self, engine_path: str | os.PathLike[str], *, verbose: bool = False) -> None:
@@ -182,24 +246,136 @@ class EngineRunner:
         is_input = {n: self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if is_input[n]]
         self.output_names = [n for n in names if not is_input[n]]
+        self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device address, bytes)
+        self._stream: Any = None
 
-    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Run the engine; returns new output tensors keyed by name.
+    def __call__(self, inputs: Mapping[str, Any], *, stream: int = 0) -> dict[str, Any]:
+        """Run the engine on ``inputs`` (see the class docstring); outputs keyed by name."""
+        self._check_names(inputs)
+        values = list(inputs.values())
+        if all(isinstance(v, np.ndarray) for v in values):
+            return self._run_numpy(inputs)
+        if all(isinstance(v, DeviceArray) for v in values):
+            return self._run_device(inputs, stream)
+        return self._run_torch(inputs)
 
-        Every input must be a CUDA tensor of the engine's type for that name; a
-        non-contiguous tensor is made contiguous (the only copy this method may make).
-        """
-        import torch
+    def close(self) -> None:
+        """Free the runner's device buffers and stream (also done on garbage collection)."""
+        if not self._buffers and self._stream is None:
+            return
+        cudart = _cudart()
+        for address, _ in self._buffers.values():
+            cudart.cudaFree(address)
+        self._buffers.clear()
+        if self._stream is not None:
+            cudart.cudaStreamDestroy(self._stream)
+            self._stream = None
 
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown: CUDA may be gone
+            self.close()
+
+    def _check_names(self, inputs: Mapping[str, Any]) -> None:
         missing = set(self.input_names) - set(inputs)
         unknown = set(inputs) - set(self.input_names)
         if missing or unknown:
             raise ValueError(f"engine inputs are {self.input_names}; missing {sorted(missing)}, "
                              f"unknown {sorted(unknown)}")
+
+    def _set_shape(self, name: str, shape: Sequence[int]) -> None:
+        if not self.context.set_input_shape(name, tuple(shape)):
+            raise ValueError(f"input {name!r}: shape {tuple(shape)} is outside the engine's "
+                             "optimisation profile")
+
+    def _numpy_dtype(self, name: str) -> np.dtype:
+        dtype = self.engine.get_tensor_dtype(name)
+        try:
+            return np.dtype(self._trt.nptype(dtype))
+        except TypeError as error:  # bfloat16: no numpy type
+            raise TypeError(f"tensor {name!r} is {dtype}, which numpy cannot hold; use torch "
+                            "tensors or DeviceArray") from error
+
+    def _buffer(self, name: str, nbytes: int) -> int:
+        """A runner-owned device buffer of at least ``nbytes`` for tensor ``name``."""
+        address, capacity = self._buffers.get(name, (0, 0))
+        if nbytes > capacity or address == 0:
+            cudart = _cudart()
+            if address:
+                _cuda_call(cudart.cudaFree(address))
+            capacity = max(nbytes, 256)  # never 0: TensorRT wants an address for empty tensors
+            address = int(_cuda_call(cudart.cudaMalloc(capacity)))
+            self._buffers[name] = (address, capacity)
+        return address
+
+    def _execute(self, stream: int) -> None:
+        if not self.context.execute_async_v3(stream):
+            raise RuntimeError("TensorRT execution failed (see its log)")
+
+    def _run_numpy(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cudart = _cudart()
+        if self._stream is None:
+            self._stream = _cuda_call(cudart.cudaStreamCreateWithFlags(
+                cudart.cudaStreamNonBlocking))
+        stream = int(self._stream)
+        host_inputs = []  # pageable host memory must live until the stream is done with it
+        for name in self.input_names:
+            array = np.ascontiguousarray(inputs[name])
+            expected = self._numpy_dtype(name)
+            if array.dtype != expected:
+                raise TypeError(f"input {name!r} must be {expected}, got {array.dtype}")
+            host_inputs.append(array)
+            self._set_shape(name, array.shape)
+            device = self._buffer(name, array.nbytes)
+            _cuda_call(cudart.cudaMemcpyAsync(device, array.ctypes.data, array.nbytes,
+                                              cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+                                              stream))
+            self.context.set_tensor_address(name, device)
+        outputs = {}
+        for name in self.output_names:
+            outputs[name] = np.empty(tuple(self.context.get_tensor_shape(name)),
+                                     self._numpy_dtype(name))
+            self.context.set_tensor_address(name, self._buffer(name, outputs[name].nbytes))
+        self._execute(stream)
+        for name, array in outputs.items():
+            _cuda_call(cudart.cudaMemcpyAsync(array.ctypes.data, self._buffers[name][0],
+                                              array.nbytes,
+                                              cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
+                                              stream))
+        _cuda_call(cudart.cudaStreamSynchronize(stream))
+        return outputs
+
+    def _run_device(self, inputs: Mapping[str, DeviceArray], stream: int) -> dict[str, DeviceArray]:
+        for name in self.input_names:
+            array = inputs[name]
+            expected = self._numpy_dtype(name)
+            if np.dtype(array.dtype) != expected:
+                raise TypeError(f"input {name!r} must be {expected}, got {array.dtype}")
+            if array.ptr == 0 and array.nbytes > 0:
+                raise ValueError(f"input {name!r}: null device pointer")
+            self._set_shape(name, array.shape)
+            self.context.set_tensor_address(name, array.ptr)
+        outputs = {}
+        for name in self.output_names:
+            shape = tuple(self.context.get_tensor_shape(name))
+            dtype = self._numpy_dtype(name)
+            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            outputs[name] = DeviceArray(self._buffer(name, size), shape, dtype)
+            self.context.set_tensor_address(name, outputs[name].ptr)
+        self._execute(stream)
+        return outputs
+
+    def _run_torch(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every input must be a CUDA tensor of the engine's type for that name; a
+        non-contiguous tensor is made contiguous (the only copy this path may make)."""
+        import torch
+
         device = None
         keep_alive = []
         for name in self.input_names:
             tensor = inputs[name]
+            if not isinstance(tensor, torch.Tensor):
+                raise TypeError(f"input {name!r}: pass torch tensors, numpy arrays or "
+                                f"DeviceArray (one kind per call), got {type(tensor).__name__}")
             expected = _torch_dtype(self._trt, self.engine.get_tensor_dtype(name))
             if not tensor.is_cuda or tensor.dtype != expected:
                 raise TypeError(f"input {name!r} must be a CUDA {expected} tensor, "
@@ -207,9 +383,7 @@ class EngineRunner:
             device = tensor.device if device is None else device
             tensor = tensor.contiguous()
             keep_alive.append(tensor)
-            if not self.context.set_input_shape(name, tuple(tensor.shape)):
-                raise ValueError(f"input {name!r}: shape {tuple(tensor.shape)} is outside the "
-                                 "engine's optimisation profile")
+            self._set_shape(name, tensor.shape)
             self.context.set_tensor_address(name, tensor.data_ptr())
         outputs = {}
         for name in self.output_names:
@@ -218,8 +392,7 @@ class EngineRunner:
             outputs[name] = torch.empty(shape, dtype=dtype, device=device)
             self.context.set_tensor_address(name, outputs[name].data_ptr())
         stream = torch.cuda.current_stream(device)
-        if not self.context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError("TensorRT execution failed (see its log)")
+        self._execute(stream.cuda_stream)
         for tensor in keep_alive:  # copies made above must live until the stream reaches them
             tensor.record_stream(stream)
         return outputs
