@@ -1,5 +1,5 @@
-"""The ``roipool`` command: ``demo``, ``export``, ``run``, ``build``, ``bench``, ``info``,
-``triton``, ``convert-mmdeploy``."""
+"""The ``roipool`` command: ``demo``, ``export``, ``run``, ``shapes``, ``build``, ``bench``,
+``info``, ``triton``, ``convert-mmdeploy``."""
 
 from __future__ import annotations
 
@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--repeats", type=int, default=10)
     run.add_argument("--save", type=Path, help="write the outputs to this .npz file")
     run.set_defaults(handler=_run)
+
+    shapes = commands.add_parser("shapes", help="infer every shape of an .onnx model with "
+                                 "roipool's shape rules (ONNX Runtime's symbolic shape "
+                                 "inference, or onnx's with --onnx)")
+    shapes.add_argument("model", type=Path)
+    shapes.add_argument("-o", "--output", type=Path, required=True, help="inferred .onnx path")
+    shapes.add_argument("--onnx", action="store_true",
+                        help="onnx.shape_inference (strict) instead of ONNX Runtime's tool")
+    shapes.set_defaults(handler=_shapes)
 
     build = commands.add_parser("build", help="build a TensorRT engine from an .onnx model")
     build.add_argument("model", type=Path)
@@ -222,6 +231,31 @@ def _run(args: argparse.Namespace) -> int:
     if args.save:
         names = [spec.name for spec in session.get_outputs()]
         np.savez(args.save, **dict(zip(names, outputs, strict=True)))
+    return 0
+
+
+def _shapes(args: argparse.Namespace) -> int:
+    import onnx
+
+    from roipool.export import DOMAIN, symbolic_shape_infer
+
+    model = onnx.load(args.model)
+    if args.onnx:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        except onnx.shape_inference.InferenceError as error:
+            raise ValueError(str(error).strip()) from error
+    else:
+        inferred = symbolic_shape_infer(model)
+    onnx.save(inferred, args.output)
+    values = {v.name: v for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    for node in inferred.graph.node:
+        if node.domain == DOMAIN:
+            value = values.get(node.output[0])
+            dims = value.type.tensor_type.shape.dim if value is not None else []
+            shape = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in dims]
+            print(f"{node.op_type} {node.output[0]}: {shape}")
+    print(f"wrote {args.output}")
     return 0
 
 
