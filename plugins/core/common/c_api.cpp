@@ -3,30 +3,13 @@
 #include <cstring>
 #include <string>
 
+#include "c_api_guard.h"
+
 namespace {
 
-int32_t report(const roipool::Status& status, char* error, size_t error_size) {
-  if (!status.ok() && error != nullptr && error_size > 0) {
-    std::strncpy(error, status.message().c_str(), error_size - 1);
-    error[error_size - 1] = '\0';
-  }
-  return static_cast<int32_t>(status.code());
-}
+using roipool::c_api::reported;
 
 bool valid_op(int32_t op) { return op >= 0 && op < roipool::kNumOps; }
-
-// Runs `fn` (returning a Status) and reports it; an exception (std::bad_alloc while
-// copying an attribute, say) becomes kInternal instead of crossing the C ABI.
-template <typename Fn>
-int32_t reported(char* error, size_t error_size, Fn&& fn) noexcept {
-  try {
-    return report(fn(), error, error_size);
-  } catch (const std::exception& e) {
-    return report(roipool::Status::Internal(std::string("roipool: ") + e.what()), error, error_size);
-  } catch (...) {
-    return report(roipool::Status::Internal("roipool: unknown C++ exception"), error, error_size);
-  }
-}
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "c_api_guard.h"
 #include "roipool/aliases.h"
 #include "roipool/c_api.h"
 
@@ -29,23 +30,20 @@ const std::vector<std::string>& joined_domains() {
   return joined;
 }
 
-int32_t report(const roipool::Status& status, char* error, size_t error_size) {
-  if (!status.ok() && error != nullptr && error_size > 0) {
-    std::strncpy(error, status.message().c_str(), error_size - 1);
-    error[error_size - 1] = '\0';
-  }
-  return static_cast<int32_t>(status.code());
-}
+using roipool::c_api::report;
+using roipool::c_api::reported;
 
 }  // namespace
 
 int32_t roipool_op_attribute(int32_t op, int32_t index, const char** name, int32_t* type) {
   if (op < 0 || op >= roipool::kNumOps || index < 0 || name == nullptr || type == nullptr) return 1;
-  const std::vector<roipool::AttrSpec> specs = roipool::op_attributes(static_cast<roipool::OpKind>(op));
-  if (static_cast<size_t>(index) >= specs.size()) return 1;
-  *name = specs[static_cast<size_t>(index)].name;  // a literal of the core's op table
-  *type = static_cast<int32_t>(specs[static_cast<size_t>(index)].type);
-  return 0;
+  return reported(nullptr, 0, [&] {
+    const std::vector<roipool::AttrSpec> specs = roipool::op_attributes(static_cast<roipool::OpKind>(op));
+    if (static_cast<size_t>(index) >= specs.size()) return roipool::Status::InvalidArgument("no such attribute");
+    *name = specs[static_cast<size_t>(index)].name;  // a literal of the core's op table
+    *type = static_cast<int32_t>(specs[static_cast<size_t>(index)].type);
+    return roipool::Status::Ok();
+  });
 }
 
 const char* roipool_op_name(int32_t op) {
@@ -61,8 +59,14 @@ int32_t roipool_alias_info(int32_t index, const char** name, const char** domain
   if (alias == nullptr || !name || !domains || !plugin_namespace || !plugin_version || !op || !max_inputs) {
     return 1;
   }
+  const char* joined = nullptr;
+  const int32_t code = reported(nullptr, 0, [&] {  // the joined list is built on first use
+    joined = joined_domains()[static_cast<size_t>(index)].c_str();
+    return roipool::Status::Ok();
+  });
+  if (code != 0) return code;
   *name = alias->name;
-  *domains = joined_domains()[static_cast<size_t>(index)].c_str();
+  *domains = joined;
   *plugin_namespace = alias->plugin_namespace;
   *plugin_version = alias->plugin_version;
   *op = static_cast<int32_t>(alias->op);
@@ -93,17 +97,19 @@ int32_t roipool_alias_attrs(int32_t index, int32_t count, const char* const* nam
       (count > 0 && (!names || !types || !ints || !floats || !counts || !texts))) {
     return report(roipool::Status::InvalidArgument("roipool_alias_attrs: bad arguments"), error, error_size);
   }
-  std::vector<roipool::NamedValue> values;
-  for (int32_t i = 0; i < count; ++i) {
-    if (names[i] == nullptr || counts[i] < 0) {
-      return report(roipool::Status::InvalidArgument("roipool_alias_attrs: bad attribute"), error, error_size);
+  return reported(error, error_size, [&] {
+    std::vector<roipool::NamedValue> values;
+    for (int32_t i = 0; i < count; ++i) {
+      if (names[i] == nullptr || counts[i] < 0) {
+        return roipool::Status::InvalidArgument("roipool_alias_attrs: bad attribute");
+      }
+      roipool::AttrValue value;
+      value.type = static_cast<roipool::AttrType>(types[i]);
+      if (ints[i] != nullptr) value.ints.assign(ints[i], ints[i] + counts[i]);
+      if (floats[i] != nullptr) value.floats.assign(floats[i], floats[i] + counts[i]);
+      if (texts[i] != nullptr) value.text = texts[i];
+      values.push_back({names[i], std::move(value)});
     }
-    roipool::AttrValue value;
-    value.type = static_cast<roipool::AttrType>(types[i]);
-    if (ints[i] != nullptr) value.ints.assign(ints[i], ints[i] + counts[i]);
-    if (floats[i] != nullptr) value.floats.assign(floats[i], floats[i] + counts[i]);
-    if (texts[i] != nullptr) value.text = texts[i];
-    values.push_back({names[i], std::move(value)});
-  }
-  return report(roipool::alias_attrs(*alias, values, attrs), error, error_size);
+    return roipool::alias_attrs(*alias, values, attrs);
+  });
 }

@@ -61,6 +61,9 @@ def _check_int(value: object, name: str, low: int, high: int) -> None:
     if not _is_int(value):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if not low <= value <= high:
+        # An int64 lower bound is the schema's, not the op's: name it only when broken.
+        if low == -(2**63) and value >= low:
+            raise ValueError(f"{name} must be <= {high}, got {value!r}")
         raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
