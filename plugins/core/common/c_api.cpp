@@ -86,17 +86,16 @@ int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool
 int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
                          const roipool::GradArgs* grads, int32_t device, void* stream,
                          int32_t num_threads, char* error, size_t error_size) {
-  if (!valid_op(op) || attrs == nullptr || args == nullptr || grads == nullptr ||
-      (device != 0 && device != 1)) {
-    return report(roipool::Status::InvalidArgument("roipool_backward: bad arguments"), error,
-                  error_size);
-  }
-  const auto kind = static_cast<roipool::OpKind>(op);
-  const roipool::Status status =
-      device == 0
-          ? roipool::backward_cpu(kind, *attrs, *args, *grads, roipool::CpuOptions{num_threads})
-          : roipool::backward_cuda(kind, *attrs, *args, *grads, stream);
-  return report(status, error, error_size);
+  return reported(error, error_size, [&] {
+    if (!valid_op(op) || attrs == nullptr || args == nullptr || grads == nullptr ||
+        (device != 0 && device != 1)) {
+      return roipool::Status::InvalidArgument("roipool_backward: bad arguments");
+    }
+    const auto kind = static_cast<roipool::OpKind>(op);
+    return device == 0
+               ? roipool::backward_cpu(kind, *attrs, *args, *grads, roipool::CpuOptions{num_threads})
+               : roipool::backward_cuda(kind, *attrs, *args, *grads, stream);
+  });
 }
 
 int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype, int64_t num_rois,
