@@ -54,11 +54,14 @@ DeformInputs deform_inputs(const PluginTensorDesc* in, int32_t nb_inputs) {
 
 }  // namespace
 
-RoiPoolPlugin::RoiPoolPlugin(OpKind op, const OpAttrs& attrs) : op_(op), attrs_(attrs) {}
+RoiPoolPlugin::RoiPoolPlugin(OpKind op, const OpAttrs& attrs, const OpAlias* alias,
+                             std::vector<NamedValue> alias_values)
+    : op_(op), attrs_(attrs), alias_(alias), alias_values_(std::move(alias_values)) {}
 
 RoiPoolPlugin::RoiPoolPlugin(const RoiPoolPlugin& other)
     : IPluginV3(other), IPluginV3OneCore(other), IPluginV3OneBuild(other), IPluginV3OneRuntime(other),
-      op_(other.op_), attrs_(other.attrs_), num_inputs_(other.num_inputs_) {}
+      op_(other.op_), attrs_(other.attrs_), alias_(other.alias_), alias_values_(other.alias_values_),
+      num_inputs_(other.num_inputs_) {}
 
 nvinfer1::IPluginCapability* RoiPoolPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept {
   switch (type) {
@@ -73,14 +76,18 @@ nvinfer1::IPluginV3* RoiPoolPlugin::clone() noexcept {
   try {
     return std::make_unique<RoiPoolPlugin>(*this).release();
   } catch (const std::exception& e) {
-    log_error(std::string(op_name(op_)) + ": clone failed: " + e.what());
+    log_error(std::string(getPluginName()) + ": clone failed: " + e.what());
     return nullptr;
   }
 }
 
-const char* RoiPoolPlugin::getPluginName() const noexcept { return op_name(op_); }
-const char* RoiPoolPlugin::getPluginVersion() const noexcept { return kPluginVersion; }
-const char* RoiPoolPlugin::getPluginNamespace() const noexcept { return kPluginNamespace; }
+const char* RoiPoolPlugin::getPluginName() const noexcept { return alias_ ? alias_->name : op_name(op_); }
+const char* RoiPoolPlugin::getPluginVersion() const noexcept {
+  return alias_ ? alias_->plugin_version : kPluginVersion;
+}
+const char* RoiPoolPlugin::getPluginNamespace() const noexcept {
+  return alias_ ? alias_->plugin_namespace : kPluginNamespace;
+}
 
 int32_t RoiPoolPlugin::feature_index() const { return op_ == OpKind::kMultiScaleRoIAlign ? 1 : 0; }
 int32_t RoiPoolPlugin::rois_index() const { return op_ == OpKind::kMultiScaleRoIAlign ? 0 : 1; }
@@ -91,18 +98,18 @@ int32_t RoiPoolPlugin::num_features(int32_t nb_inputs) const {
 
 bool RoiPoolPlugin::valid_input_count(int32_t nb_inputs) const {
   if (op_ == OpKind::kMultiScaleRoIAlign) return nb_inputs == 1 + attrs_.num_levels;
-  return nb_inputs >= min_inputs(op_) && nb_inputs <= max_inputs(op_);
+  return nb_inputs >= min_inputs(op_) && nb_inputs <= (alias_ ? alias_->max_inputs : max_inputs(op_));
 }
 
 Status RoiPoolPlugin::io_count_error(int32_t nb_inputs) const {
-  return Status::InvalidArgument(std::string(op_name(op_)) + ": unexpected number of inputs (" +
+  return Status::InvalidArgument(std::string(getPluginName()) + ": unexpected number of inputs (" +
                                  std::to_string(nb_inputs) + ") or outputs, or null tensor descriptions");
 }
 
 int32_t RoiPoolPlugin::fail(const Status& status) const {
   // Core messages about attributes and shapes name the op already; CUDA errors may not.
   const std::string& message = status.message();
-  const std::string name = op_name(op_);
+  const std::string name = getPluginName();
   log_error(message.compare(0, name.size(), name) == 0 ? message : name + ": " + message);
   return -1;
 }
@@ -117,7 +124,7 @@ int32_t RoiPoolPlugin::configurePlugin(const nvinfer1::DynamicPluginTensorDesc* 
 
 int32_t RoiPoolPlugin::getOutputDataTypes(DataType* output_types, int32_t nb_outputs, const DataType* input_types,
                                           int32_t nb_inputs) const noexcept {
-  const std::string name = op_name(op_);
+  const std::string name = getPluginName();
   if (output_types == nullptr || input_types == nullptr || nb_outputs != 1 || !valid_input_count(nb_inputs)) {
     return fail(io_count_error(nb_inputs));
   }
@@ -132,7 +139,7 @@ int32_t RoiPoolPlugin::getOutputDataTypes(DataType* output_types, int32_t nb_out
 int32_t RoiPoolPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs,
                                        const nvinfer1::DimsExprs*, int32_t, nvinfer1::DimsExprs* outputs,
                                        int32_t nb_outputs, nvinfer1::IExprBuilder& builder) noexcept {
-  const std::string name = op_name(op_);
+  const std::string name = getPluginName();
   if (inputs == nullptr || outputs == nullptr || nb_outputs != 1 || !valid_input_count(nb_inputs)) {
     return fail(io_count_error(nb_inputs));
   }
@@ -188,7 +195,7 @@ bool RoiPoolPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::Dynam
 
 Status RoiPoolPlugin::check_shapes(const PluginTensorDesc* in, int32_t nb_inputs, const PluginTensorDesc* out,
                                    int32_t nb_outputs) const {
-  const std::string name = op_name(op_);
+  const std::string name = getPluginName();
   if (in == nullptr || out == nullptr || !valid_input_count(nb_inputs) || nb_outputs != 1) {
     return io_count_error(nb_inputs);
   }
@@ -250,7 +257,7 @@ int32_t RoiPoolPlugin::enqueue(const PluginTensorDesc* input_desc, const PluginT
   const Status shapes = check_shapes(input_desc, num_inputs_, output_desc, 1);
   if (!shapes.ok()) return fail(shapes);
   if (inputs == nullptr || outputs == nullptr) {
-    return fail(Status::InvalidArgument(std::string(op_name(op_)) + ": null input or output array"));
+    return fail(Status::InvalidArgument(std::string(getPluginName()) + ": null input or output array"));
   }
   const PluginTensorDesc& rois = input_desc[rois_index()];
   if (rois.dims.d[0] == 0) return 0;  // K = 0: nothing to launch, nothing to touch
@@ -283,10 +290,14 @@ nvinfer1::IPluginV3* RoiPoolPlugin::attachToContext(nvinfer1::IPluginResourceCon
 
 const nvinfer1::PluginFieldCollection* RoiPoolPlugin::getFieldsToSerialize() noexcept {
   try {
-    serialized_.encode(op_, attrs_);
+    if (alias_) {
+      serialized_.encode(alias_values_);
+    } else {
+      serialized_.encode(op_, attrs_);
+    }
     return serialized_.collection();
   } catch (const std::exception& e) {
-    log_error(std::string(op_name(op_)) + ": serialization failed: " + e.what());
+    log_error(std::string(getPluginName()) + ": serialization failed: " + e.what());
     return nullptr;
   }
 }

@@ -21,8 +21,9 @@ from typing import NamedTuple
 import torch
 
 from roipool._libs import CORE_LIBRARY, find_library
+from roipool._schema import TYPE_NAMES, Alias
 
-__all__ = ["available", "backward", "first_invalid_batch_index", "forward"]
+__all__ = ["alias_attrs", "available", "backward", "first_invalid_batch_index", "forward"]
 
 _MAX_LEVELS = 8
 _ERROR_SIZE = 1024
@@ -51,6 +52,7 @@ class _OpAttrs(ctypes.Structure):
         ("canonical_scale", ctypes.c_float),
         ("canonical_level", ctypes.c_int32),
         ("roi_scale_factor", ctypes.c_float),
+        ("legacy_roi_rescale", ctypes.c_int32),
     ]
 
 
@@ -420,3 +422,46 @@ def backward(
         None if grad_mask is None else grad_mask.to(mask.dtype),
         None if grad_rois is None else grad_rois.to(rois.dtype),
     )
+
+
+# ---- aliases: other toolkits' ops (docs/mmdeploy.md) ---------------------------------------
+
+def alias_attrs(alias: Alias, values: Mapping[str, tuple[str, object]]) -> _OpAttrs:
+    """The core's parse of one alias node's attributes, ``name -> (ONNX type, value)``.
+
+    Raises ValueError with the core's message (naming the alias and the attribute) for an
+    unknown name, a wrong type or value, or a missing required attribute.
+    """
+    lib = _require_library()
+    i32, i64, f32 = ctypes.c_int32, ctypes.c_int64, ctypes.c_float
+    lib.roipool_alias_attrs.argtypes = [
+        i32, i32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(i32),
+        ctypes.POINTER(ctypes.POINTER(i64)), ctypes.POINTER(ctypes.POINTER(f32)),
+        ctypes.POINTER(i64), ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_OpAttrs),
+        ctypes.c_char_p, ctypes.c_size_t,
+    ]
+    lib.roipool_alias_attrs.restype = i32
+    count = len(values)
+    names = (ctypes.c_char_p * count)()
+    types = (i32 * count)()
+    ints = (ctypes.POINTER(i64) * count)()
+    floats = (ctypes.POINTER(f32) * count)()
+    counts = (i64 * count)()
+    texts = (ctypes.c_char_p * count)()
+    for i, (name, (kind, value)) in enumerate(values.items()):
+        names[i] = name.encode()
+        types[i] = TYPE_NAMES.index(kind)
+        if kind == "string":
+            texts[i] = str(value).encode()
+            continue
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        counts[i] = len(items)
+        if kind in ("int", "ints"):
+            ints[i] = (i64 * len(items))(*(_number(name, v, int) for v in items))
+        else:
+            floats[i] = (f32 * len(items))(*(_number(name, v, float) for v in items))
+    attrs = _OpAttrs()
+    error = ctypes.create_string_buffer(_ERROR_SIZE)
+    _check(lib.roipool_alias_attrs(alias.index, count, names, types, ints, floats, counts, texts,
+                                   ctypes.byref(attrs), error, _ERROR_SIZE), error)
+    return attrs

@@ -102,6 +102,7 @@ OpAttrs default_attrs(OpKind) {
   a.canonical_scale = 0.f;
   a.canonical_level = 4;
   a.roi_scale_factor = 1.f;
+  a.legacy_roi_rescale = 0;
   return a;
 }
 

@@ -50,8 +50,13 @@ Status validate_attrs(OpKind op, const OpAttrs& a) {
     return invalid(op, "aligned and clockwise must be 0 or 1");
   }
   if (a.mode != PoolMode::kAvg && a.mode != PoolMode::kMax) return invalid(op, "unknown mode");
-  if (a.mode == PoolMode::kMax && op != OpKind::kRoIAlign && op != OpKind::kRoIWarp) {
+  // MultiScaleRoIAlign pools max only as mmdeploy's MMCVMultiLevelRoiAlign (aliases.h).
+  if (a.mode == PoolMode::kMax && op != OpKind::kRoIAlign && op != OpKind::kRoIWarp &&
+      op != OpKind::kMultiScaleRoIAlign) {
     return invalid(op, "mode 'max' is only defined for RoIAlign and RoIWarp");
+  }
+  if (a.legacy_roi_rescale != 0 && (a.legacy_roi_rescale != 1 || op != OpKind::kMultiScaleRoIAlign)) {
+    return invalid(op, "legacy_roi_rescale is only defined (as 0 or 1) for MultiScaleRoIAlign");
   }
   if (op == OpKind::kMultiScaleRoIAlign) {
     if (a.num_levels < 1 || a.num_levels > kMaxLevels) {

@@ -59,6 +59,9 @@ struct OpAttrs {
   float canonical_scale;   // <= 0: the mapping's default (torchvision 224, mmdet 56)
   int32_t canonical_level;
   float roi_scale_factor;
+  // MultiScaleRoIAlign: rescale boxes by mmdeploy's legacy rule, half width
+  // ((x2 - x1 + 1) * factor - 1) / 2 (set only by the MMCVMultiLevelRoiAlign alias).
+  int32_t legacy_roi_rescale;
 };
 
 // Defaults used when an attribute is absent (SPEC section 1: every field has one).
