@@ -1,5 +1,6 @@
 """torch.fx.symbolic_trace of the functional API and the modules: every op is kept as
-one leaf call (like torchvision's ops) and the traced graph computes the eager result."""
+one leaf call (like torchvision's ops) and the traced graph computes the eager result;
+torch.export keeps every op as its roipool:: node."""
 
 from __future__ import annotations
 
@@ -73,3 +74,14 @@ def test_multi_scale_module_trace_with_dict_and_image_shapes() -> None:
     # the traced graph still raises the module's error, naming what is missing
     with pytest.raises(ValueError, match="image_shapes"):
         traced(features, boxes, None)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_torch_export_keeps_the_op(name: str) -> None:
+    """torch.export (strict=False) keeps roipool::<op> as one node of the exported graph."""
+    module, args = CASES[name]
+    t = _inputs()
+    exported = torch.export.export(module, args(t), strict=False)
+    targets = [str(n.target) for n in exported.graph.nodes if n.op == "call_function"]
+    assert f"roipool.{name}.default" in targets
+    torch.testing.assert_close(exported.module()(*args(t)), module(*args(t)), rtol=0, atol=0)
