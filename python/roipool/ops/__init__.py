@@ -6,7 +6,9 @@ when built, the pure-PyTorch :mod:`roipool.ops.reference` otherwise).
 
 from __future__ import annotations
 
-from roipool.ops import _library, _onnx_symbolic, reference
+import torch
+
+from roipool.ops import _library, _onnx_symbolic, functional, reference
 from roipool.ops.functional import (
     deform_roi_pool,
     multi_scale_roi_align,
@@ -31,6 +33,9 @@ from roipool.ops.modules import (
 )
 
 _onnx_symbolic.register()
+
+for _name in functional.PUBLIC_OPS:  # fx leaf calls as roipool.ops.<op> too (functional.py)
+    torch.fx.wrap(_name)
 
 __all__ = [
     "DeformRoIPool",

@@ -305,3 +305,11 @@ def prroi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
     ph, pw = _pair(output_size)
     rois = _rois(boxes, input, 5)
     return _library.prroi_pool(input, rois, ph, pw, float(spatial_scale))
+
+
+# torch.fx.symbolic_trace keeps these as leaf calls (their argument checks need real
+# tensors), as it does torchvision's ops; roipool.ops registers the package's names too.
+PUBLIC_OPS = ("roi_pool", "roi_align", "roi_warp", "ps_roi_pool", "ps_roi_align",
+              "deform_roi_pool", "multi_scale_roi_align", "roi_align_rotated", "prroi_pool")
+for _name in PUBLIC_OPS:
+    torch.fx.wrap(_name)

@@ -183,16 +183,31 @@ class MultiScaleRoIAlign(nn.Module):
 
     def forward(self, x: Mapping[str, Tensor] | Sequence[Tensor], boxes: BoxesLike,
                 image_shapes: Sequence[Sequence[int]] | None = None) -> Tensor:
-        features = (select_features(x, self.featmap_names) if isinstance(x, Mapping)
-                    else list(x))
-        if image_shapes:
-            image_size = [max(s[0] for s in image_shapes), max(s[1] for s in image_shapes)]
-            scales = [infer_scale(f.shape[-2:], image_size) for f in features]
-        elif self.spatial_scales is not None:
-            scales = self.spatial_scales
-        else:
-            raise ValueError("pass image_shapes or construct with spatial_scales")
-        return F.multi_scale_roi_align(
-            features, boxes, self.output_size, scales, self.sampling_ratio, self.aligned,
-            self.level_mapping, self.canonical_scale, self.canonical_level,
-            self.roi_scale_factor)
+        return _multi_scale_forward(
+            x, boxes, image_shapes, self.featmap_names, self.spatial_scales, self.output_size,
+            self.sampling_ratio, self.aligned, self.level_mapping, self.canonical_scale,
+            self.canonical_level, self.roi_scale_factor)
+
+
+def _multi_scale_forward(x: Mapping[str, Tensor] | Sequence[Tensor], boxes: BoxesLike,
+                         image_shapes: Sequence[Sequence[int]] | None,
+                         featmap_names: Sequence[str], spatial_scales: Sequence[float] | None,
+                         output_size: OutputSize, sampling_ratio: int, aligned: bool,
+                         level_mapping: str, canonical_scale: float | None,
+                         canonical_level: int, roi_scale_factor: float) -> Tensor:
+    """MultiScaleRoIAlign.forward's body, a module-level function so that torch.fx can
+    keep it as one leaf call (it iterates the dict and reads shapes, which a Proxy cannot)."""
+    features = (select_features(x, featmap_names) if isinstance(x, Mapping) else list(x))
+    if image_shapes:
+        image_size = [max(s[0] for s in image_shapes), max(s[1] for s in image_shapes)]
+        scales = [infer_scale(f.shape[-2:], image_size) for f in features]
+    elif spatial_scales is not None:
+        scales = spatial_scales
+    else:
+        raise ValueError("pass image_shapes or construct with spatial_scales")
+    return F.multi_scale_roi_align(
+        features, boxes, output_size, scales, sampling_ratio, aligned, level_mapping,
+        canonical_scale, canonical_level, roi_scale_factor)
+
+
+torch.fx.wrap("_multi_scale_forward")
