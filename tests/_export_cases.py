@@ -3,16 +3,20 @@ inputs for any (B, H, W, K) and the float64 eager reference."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import onnx
+import pytest
 import torch
 from conftest import random_rois
-from roipool.export import CONTRACTS, export_onnx
+from roipool.export import ATTRIBUTE_TYPES, CONTRACTS, DOMAIN, PLUGIN_NAMESPACE, export_onnx
 from roipool.export._contract import OpContract
 from roipool.ops import reference
 from torch import Tensor
@@ -45,6 +49,13 @@ class Case:
             else:
                 axes[name] = {0: "B", 2: f"H_{name}", 3: f"W_{name}"}
         return axes
+
+    def dynamic_shapes(self) -> tuple[tuple[dict[int, Any], ...]]:
+        """:meth:`dynamic_axes` as torch.export dynamic shapes of ``forward(*tensors)``."""
+        dims: dict[str, Any] = {}
+        axes = self.dynamic_axes()
+        return (tuple({axis: dims.setdefault(dim, torch.export.Dim(dim))
+                       for axis, dim in axes[name].items()} for name in self.input_names),)
 
     def inputs(self, batch: int, height: int, width: int, num_rois: int,
                generator: torch.Generator) -> list[Tensor]:
@@ -116,16 +127,94 @@ CASES = (
 CASE_BY_ID = {case.id: case for case in CASES}
 
 
-def export_case(case: Case, dynamo: bool, **options: Any) -> onnx.ModelProto:
-    """Export `case`'s module (B=2, C per case, 10x12 map, K=5) with the exporters'
-    warnings and logging silenced; `options` go to `export_onnx`."""
-    tensors = case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1))
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    """The exporters' warnings and logging silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.disable(logging.WARNING)
         try:
-            return export_onnx(case.module(), tuple(tensors), dynamo=dynamo,
-                               input_names=case.input_names, output_names=["output"],
-                               dynamic_axes=case.dynamic_axes(), **options)
+            yield
         finally:
             logging.disable(logging.NOTSET)
+
+
+def export_case(case: Case, dynamo: bool, **options: Any) -> onnx.ModelProto:
+    """Export `case`'s module (B=2, C per case, 10x12 map, K=5) with the exporters'
+    warnings and logging silenced; `options` go to `export_onnx`."""
+    tensors = case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1))
+    with quiet_export():
+        return export_onnx(case.module(), tuple(tensors), dynamo=dynamo,
+                           input_names=case.input_names, output_names=["output"],
+                           dynamic_axes=case.dynamic_axes(), **options)
+
+
+@functools.cache
+def exported_case(case_id: str, dynamo: bool) -> onnx.ModelProto:
+    """:func:`export_case` with no options, cached per process (the dynamo exporter takes
+    seconds per model; every test file that needs these models shares them)."""
+    return export_case(CASE_BY_ID[case_id], dynamo)
+
+
+def export_plain(module: torch.nn.Module, case: Case, dynamo: bool) -> onnx.ModelProto:
+    """`module` (called on `case`'s tensors) through a plain ``torch.onnx.export``, no
+    roipool argument, dynamic B/H/W/K (B=2, 10x12 map, K=5)."""
+    tensors = tuple(case.inputs(2, 10, 12, 5, torch.Generator().manual_seed(1)))
+    names = {"input_names": case.input_names, "output_names": ["output"]}
+    with quiet_export():
+        if dynamo:
+            program = torch.onnx.export(module, tensors, dynamo=True, verbose=False,
+                                        dynamic_shapes=case.dynamic_shapes(), **names)
+            return program.model_proto
+        buffer = io.BytesIO()
+        torch.onnx.export(module, tensors, buffer, dynamo=False,
+                          dynamic_axes=case.dynamic_axes(), **names)
+        return onnx.load_from_string(buffer.getvalue())
+
+
+ONNX_ATTR_TYPES = {"int": onnx.AttributeProto.INT, "float": onnx.AttributeProto.FLOAT,
+                   "string": onnx.AttributeProto.STRING, "floats": onnx.AttributeProto.FLOATS}
+
+
+def assert_node_contract(model: onnx.ModelProto, case: Case) -> None:
+    """`model` passes onnx.checker and holds exactly one roipool node for `case`: the
+    contract's op type, inputs and every attribute with its value and ONNX type."""
+    onnx.checker.check_model(model)
+    assert any(o.domain == DOMAIN and o.version == 1 for o in model.opset_import)
+    nodes = [n for n in model.graph.node if n.domain == DOMAIN]
+    assert len(nodes) == 1, [n.op_type for n in model.graph.node]
+    node = nodes[0]
+    contract = CONTRACTS[case.op]
+    assert node.op_type == contract.op_type
+    attributes = {a.name: a for a in node.attribute}
+    assert set(attributes) == {*contract.attributes, "plugin_namespace"}
+    assert onnx.helper.get_attribute_value(attributes["plugin_namespace"]) == \
+        PLUGIN_NAMESPACE.encode()
+    for name, value in zip(contract.attributes, case.attrs, strict=True):
+        attribute = attributes[name]
+        assert attribute.type == ONNX_ATTR_TYPES[ATTRIBUTE_TYPES[name]], name
+        stored = onnx.helper.get_attribute_value(attribute)
+        if isinstance(value, str):
+            assert stored == value.encode(), name
+        elif isinstance(value, list):
+            assert stored == pytest.approx(value), name
+        else:
+            assert stored == pytest.approx(float(value)), name
+    # Inputs in contract order; an absent optional input is an empty name.
+    if case.op == "deform_roi_pool":
+        expected = ["input", "rois", "offset" if "offset" in case.optional else "",
+                    "mask" if "mask" in case.optional else ""]
+        assert list(node.input) + [""] * (4 - len(node.input)) == expected
+    elif case.op == "multi_scale_roi_align":
+        assert next(iter(node.input)) == "rois" and len(node.input) == 3
+    else:
+        assert list(node.input) == ["input", "rois"]
+
+
+def run_ort(model: onnx.ModelProto, case: Case, tensors: Sequence[Tensor]) -> Tensor:
+    """`model` run in ONNX Runtime with libroipool_ort.so on `tensors`."""
+    from roipool.runtime.ort import create_session
+
+    session = create_session(model.SerializeToString())
+    feeds = {name: t.numpy() for name, t in zip(case.input_names, tensors, strict=True)}
+    return torch.from_numpy(session.run(None, feeds)[0])

@@ -5,13 +5,18 @@ one exported model with other B/H/W/K and K = 0."""
 from __future__ import annotations
 
 import ctypes
-import functools
 import warnings
 
-import onnx
 import pytest
 import torch
-from _export_cases import CASE_BY_ID, CASES, Case, export_case
+from _export_cases import (
+    CASE_BY_ID,
+    CASES,
+    Case,
+    assert_node_contract,
+    exported_case,
+    run_ort,
+)
 from conftest import assert_spec_close
 from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, find_library
 from roipool.export import (
@@ -19,7 +24,6 @@ from roipool.export import (
     CONTRACTS,
     DOMAIN,
     MAX_IR_VERSION,
-    PLUGIN_NAMESPACE,
     export_onnx,
     register_torchscript_symbolics,
 )
@@ -27,67 +31,21 @@ from roipool.export import (
 needs_ort = pytest.mark.skipif(find_library(ORT_LIBRARY) is None,
                                reason=f"{ORT_LIBRARY} was not built")
 EXPORTERS = [pytest.param(True, id="dynamo"), pytest.param(False, id="torchscript")]
-ONNX_ATTR_TYPES = {"int": onnx.AttributeProto.INT, "float": onnx.AttributeProto.FLOAT,
-                   "string": onnx.AttributeProto.STRING, "floats": onnx.AttributeProto.FLOATS}
-
-
-@functools.cache
-def exported(case_id: str, dynamo: bool) -> onnx.ModelProto:
-    """The case exported at B=2, H=10, W=12, K=5 with dynamic B/H/W/K (cached: the
-    dynamo exporter takes seconds per model)."""
-    return export_case(CASE_BY_ID[case_id], dynamo)
-
-
-def run_ort(model: onnx.ModelProto, case: Case, tensors: list[torch.Tensor]) -> torch.Tensor:
-    from roipool.runtime.ort import create_session
-
-    session = create_session(model.SerializeToString())
-    feeds = {name: t.numpy() for name, t in zip(case.input_names, tensors, strict=True)}
-    return torch.from_numpy(session.run(None, feeds)[0])
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_node_contract(case: Case, dynamo: bool) -> None:
-    model = exported(case.id, dynamo)
-    onnx.checker.check_model(model)
+    model = exported_case(case.id, dynamo)
     assert model.ir_version <= MAX_IR_VERSION
-    assert any(o.domain == DOMAIN and o.version == 1 for o in model.opset_import)
-    nodes = [n for n in model.graph.node if n.domain == DOMAIN]
-    assert len(nodes) == 1, [n.op_type for n in model.graph.node]
-    node = nodes[0]
-    contract = CONTRACTS[case.op]
-    assert node.op_type == contract.op_type
-    attributes = {a.name: a for a in node.attribute}
-    assert set(attributes) == {*contract.attributes, "plugin_namespace"}
-    assert onnx.helper.get_attribute_value(attributes["plugin_namespace"]) == \
-        PLUGIN_NAMESPACE.encode()
-    for name, value in zip(contract.attributes, case.attrs, strict=True):
-        attribute = attributes[name]
-        assert attribute.type == ONNX_ATTR_TYPES[ATTRIBUTE_TYPES[name]], name
-        stored = onnx.helper.get_attribute_value(attribute)
-        if isinstance(value, str):
-            assert stored == value.encode(), name
-        elif isinstance(value, list):
-            assert stored == pytest.approx(value), name
-        else:
-            assert stored == pytest.approx(float(value)), name
-    # Inputs in contract order; an absent optional input is an empty name.
-    if case.op == "deform_roi_pool":
-        expected = ["input", "rois", "offset" if "offset" in case.optional else "",
-                    "mask" if "mask" in case.optional else ""]
-        assert list(node.input) + [""] * (4 - len(node.input)) == expected
-    elif case.op == "multi_scale_roi_align":
-        assert next(iter(node.input)) == "rois" and len(node.input) == 3
-    else:
-        assert list(node.input) == ["input", "rois"]
+    assert_node_contract(model, case)
 
 
 @needs_ort
 @pytest.mark.parametrize("dynamo", EXPORTERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_onnxruntime_matches_reference(case: Case, dynamo: bool) -> None:
-    model = exported(case.id, dynamo)
+    model = exported_case(case.id, dynamo)
     generator = torch.Generator().manual_seed(2)
     # Export shapes, then other batch / map sizes / RoI counts, then K = 0.
     for shape in ((2, 10, 12, 5), (3, 13, 9, 11), (1, 6, 17, 0)):
@@ -125,7 +83,7 @@ def test_dynamo_below_opset_18_is_refused() -> None:
 
 def test_register_torchscript_symbolics_is_idempotent() -> None:
     register_torchscript_symbolics()
-    register_torchscript_symbolics()
+    register_torchscript_symbolics(opset=17)
     case = CASES[1]
     tensors = case.inputs(1, 8, 8, 2, torch.Generator().manual_seed(3))
     model = export_onnx(case.module(), tuple(tensors), dynamo=False,

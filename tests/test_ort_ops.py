@@ -44,7 +44,7 @@ def make_model(op_type: str, inputs: Sequence[tuple[str, torch.dtype, list[Any]]
     """One roipool node; `inputs` are (name, dtype, shape with symbolic dims); an empty
     name leaves an optional input out."""
     attributes = {"plugin_namespace": "roipool", **attributes}
-    node = helper.make_node(op_type, [name for name, _, _ in inputs], ["output"],
+    node = helper.make_node(op_type, [name for name, _, _ in inputs], ["output"], name="roi",
                             domain="roipool", **attributes)
     graph = helper.make_graph(
         [node], op_type,
@@ -119,6 +119,15 @@ class OpCase:
         attributes = {**self.attributes, **overrides}
         return create_session(make_model(self.op_type, self.input_specs(dtype, rois_dtype),
                                          dtype, **attributes))
+
+    def kernel_session(self, **overrides: Any) -> Any:
+        """A float32 session made by onnxruntime itself, without create_session's Python
+        attribute check, so that the kernel's own checks answer."""
+        model = make_model(self.op_type, self.input_specs(torch.float32, torch.float32),
+                           torch.float32, **{**self.attributes, **overrides})
+        options = ort.SessionOptions()
+        options.register_custom_ops_library(str(find_library(ORT_LIBRARY)))
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def make_inputs(self, num_rois: int, height: int, width: int, generator: torch.Generator,
                     ) -> dict[str, torch.Tensor]:
@@ -255,11 +264,31 @@ def test_bad_rois_give_zeros(generator: torch.Generator) -> None:
     assert output[0].abs().sum() > 0
 
 
-def test_foreign_attributes_are_ignored(generator: torch.Generator) -> None:
+def test_tensorrt_lookup_attributes_are_accepted(generator: torch.Generator) -> None:
     case = CASE_BY_ID["RoIAlign-avg"]
     session = case.session(torch.float32, torch.float32, plugin_namespace="elsewhere",
-                           producer_note="kept by exporters")
+                           plugin_version="1")
     check(case, session, case.make_inputs(3, 8, 8, generator), torch.float32, torch.float32)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("output_height", 3), ("pooled_height", 3), ("spatial_scal", 0.5), ("modee", "max"),
+    ("pooled_hh", 2.5), ("spatial_scales", [0.5]), ("featmap_strides", [4.0]),
+])
+def test_unknown_attribute_is_named(name: str, value: Any) -> None:
+    message = rf"RoIAlign: attribute '{name}' is not an attribute of this op"
+    with raises_ort(message):  # the kernel's probe
+        CASE_BY_ID["RoIAlign-avg"].kernel_session(**{name: value})
+    with pytest.raises(ValueError, match=rf"node 'roi': {message}"):  # create_session's check
+        CASE_BY_ID["RoIAlign-avg"].session(torch.float32, torch.float32, **{name: value})
+
+
+def test_create_session_names_any_unknown_attribute() -> None:
+    # Outside the kernel's probe set: only the Python check (docs/onnxruntime.md) sees it.
+    CASE_BY_ID["RoIAlign-avg"].kernel_session(producer_note="x")
+    with pytest.raises(ValueError, match=r"node 'roi': RoIAlign: attribute 'producer_note' "
+                       r"is not an attribute of this op"):
+        CASE_BY_ID["RoIAlign-avg"].session(torch.float32, torch.float32, producer_note="x")
 
 
 def test_one_entry_lists_and_scalar_lists_are_accepted(generator: torch.Generator) -> None:
@@ -315,12 +344,12 @@ def session_without_static_dims(case: OpCase) -> Any:
 ])
 def test_bad_attribute_fails_session_creation(overrides: dict[str, Any], match: str) -> None:
     with raises_ort(match):
-        CASE_BY_ID["RoIAlign-avg"].session(torch.float32, torch.float32, **overrides)
+        CASE_BY_ID["RoIAlign-avg"].kernel_session(**overrides)
 
 
 def test_max_mode_on_ps_roi_align_is_rejected() -> None:
     with raises_ort(r"PSRoIAlign: attribute 'mode' is not an attribute of this op"):
-        CASE_BY_ID["PSRoIAlign"].session(torch.float32, torch.float32, mode="max")
+        CASE_BY_ID["PSRoIAlign"].kernel_session(mode="max")
 
 
 def test_multi_scale_needs_spatial_scales() -> None:

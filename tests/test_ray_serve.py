@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(find_library(ORT_LIBRARY) is None,
 
 from roipool.export.verify import export_detector  # noqa: E402
 from roipool.models import DetectorConfig  # noqa: E402
-from roipool.polygraphy.feeds import make_feeds  # noqa: E402
+from roipool.runtime.feeds import make_feeds  # noqa: E402
 from roipool.serving.ray import build_app, decode_arrays, encode_arrays  # noqa: E402
 
 REQUESTS = 12  # 4 sequential + 8 in 4 threads

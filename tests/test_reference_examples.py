@@ -244,12 +244,12 @@ def test_low_precision_inputs_compute_in_float32(op, dtype, generator):
     assert_spec_close(actual, expected, dtype, x)
 
 
-def test_huge_sampling_ratio_is_capped_and_defined():
+def test_huge_sampling_ratio_is_rejected_and_the_cap_is_defined():
     x = torch.randn(1, 2, 4, 4, dtype=torch.float64)
     rois = torch.tensor([[0, 0.5, 0.5, 2.5, 3.0]], dtype=torch.float64)
-    capped = R.roi_align_reference(x, rois, 1, 1, 1.0, 10**9, True, "avg")
-    at_cap = R.roi_align_reference(x, rois, 1, 1, 1.0, R.MAX_SAMPLING_GRID, True, "avg")
-    torch.testing.assert_close(capped, at_cap)
+    with pytest.raises(ValueError, match="sampling_ratio must be <= 1024"):  # as the core
+        R.roi_align_reference(x, rois, 1, 1, 1.0, 10**9, True, "avg")
+    capped = R.roi_align_reference(x, rois, 1, 1, 1.0, R.MAX_SAMPLING_GRID, True, "avg")
     # With a dense grid the average approaches the exact PrRoIPool integral.
     exact = R.prroi_pool_reference(x, rois + torch.tensor([0, -0.5, -0.5, -0.5, -0.5]),
                                    1, 1, 1.0)

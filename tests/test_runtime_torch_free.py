@@ -39,7 +39,7 @@ def test_cli_runtime_and_ray_replica_without_torch(detector: Path, tmp_path: Pat
         assert main(["info"]) == 0
         assert main(["run", {str(detector)!r}, "--repeats", "1", "--dim", "K=4",
                      "--save", {str(tmp_path / "out.npz")!r}]) == 0
-        from roipool.polygraphy.feeds import make_feeds
+        from roipool.runtime.feeds import make_feeds
         from roipool.serving.ray import RoipoolModel
         replica = RoipoolModel.func_or_class(open({str(detector)!r}, "rb").read())
         outputs = replica.infer(make_feeds({str(detector)!r}, num_rois=5))

@@ -1,5 +1,6 @@
 #include "ort_kernel.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,8 +80,7 @@ std::optional<AttrValue> read_attribute(const OrtApi& api, const OrtKernelInfo* 
 }
 
 // Every attribute any roipool op has. One that belongs to another op (mode on
-// PSRoIAlign) is reported by set_attribute; names foreign to roipool, such as
-// plugin_namespace, are never read and so ignored.
+// PSRoIAlign) is read and reported by set_attribute.
 const std::vector<AttrSpec>& roipool_attribute_names() {
   static const std::vector<AttrSpec> names = [] {
     std::vector<AttrSpec> all;
@@ -96,15 +96,115 @@ const std::vector<AttrSpec>& roipool_attribute_names() {
   return names;
 }
 
+// ---- unknown attributes ----------------------------------------------------------------
+//
+// SPEC section 6 makes an attribute the op does not define an error naming it. ONNX
+// Runtime's custom-op API cannot list a node's attributes (OrtKernelInfo answers by name
+// only, and the schema it builds for a custom op allows any attribute), so the kernel asks
+// for a closed set of names a node may carry by mistake: other toolkits' spellings of the
+// same parameters and every single-edit typo of the op's own names. roipool's Python
+// session helper checks the complete list (docs/onnxruntime.md).
+
+// Spellings of RoI pooling parameters in ONNX (RoiAlign, MaxRoiPool), mmcv / mmdeploy,
+// Caffe and Detectron exports.
+constexpr const char* kForeignNames[] = {
+    "output_height", "output_width", "output_size", "pooled_height", "pooled_width",
+    "pooled_size", "pooled_shape", "spatial_scale", "spatial_scales", "sampling_ratio",
+    "sample_num", "sampling_ratios", "aligned", "mode", "pool_mode", "coordinate_transformation_mode",
+    "featmap_strides", "finest_scale", "roi_scale_factor", "gamma", "clockwise", "output_dim",
+    "group_size", "trans_std", "part_size", "sample_per_part", "no_trans", "canonical_scale",
+    "canonical_level", "level_mapping"};
+
+// Names the ONNX nodes carry for TensorRT's parser; no op parameter.
+bool is_lookup_key(std::string_view name) {
+  return name == "plugin_namespace" || name == "plugin_version";
+}
+
+void add_typos(std::string_view name, std::vector<std::string>* out) {
+  static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz_0123456789";
+  const std::string word(name);
+  for (size_t i = 0; i <= word.size(); ++i) {
+    if (i < word.size()) out->push_back(std::string(word).erase(i, 1));  // deletion
+    if (i + 1 < word.size()) {                                            // transposition
+      std::string swapped = word;
+      std::swap(swapped[i], swapped[i + 1]);
+      out->push_back(swapped);
+    }
+    for (char c : kAlphabet) {
+      out->push_back(std::string(word).insert(i, 1, c));  // insertion
+      if (i < word.size() && word[i] != c) {              // substitution
+        std::string changed = word;
+        changed[i] = c;
+        out->push_back(changed);
+      }
+    }
+  }
+}
+
+// The names to probe for a node whose defined attributes are `own`.
+std::vector<std::string> suspect_names(const std::vector<std::string>& own) {
+  std::vector<std::string> names(std::begin(kForeignNames), std::end(kForeignNames));
+  for (const AttrSpec& spec : roipool_attribute_names()) names.emplace_back(spec.name);
+  for (const OpAlias& alias : op_aliases()) {
+    for (const AliasAttr& spec : alias.attributes) names.emplace_back(spec.name);
+  }
+  for (const std::string& name : own) add_typos(name, &names);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  auto defined = [&](const std::string& name) {
+    return is_lookup_key(name) || std::find(own.begin(), own.end(), name) != own.end();
+  };
+  names.erase(std::remove_if(names.begin(), names.end(), defined), names.end());
+  return names;
+}
+
+// ONNX Runtime's list getters read an attribute of any type (as a maybe empty list) and
+// fail only when the node has none of that name.
+bool node_has_attribute(const OrtApi& api, const OrtKernelInfo* info, const char* name) {
+  size_t size = 0;
+  return succeeded(api, api.KernelInfoGetAttributeArray_int64(info, name, nullptr, &size));
+}
+
+Status check_unknown_attributes(const OrtApi& api, const OrtKernelInfo* info, const char* op,
+                                const std::vector<std::string>& own) {
+  for (const std::string& name : suspect_names(own)) {
+    if (node_has_attribute(api, info, name.c_str())) {
+      return Status::InvalidArgument(std::string(op) + ": attribute '" + name +
+                                     "' is not an attribute of this op");
+    }
+  }
+  return Status::Ok();
+}
+
 Status parse_attributes(const OrtApi& api, const OrtKernelInfo* info, OpKind op, OpAttrs* attrs) {
+  std::vector<std::string> own;
+  for (const AttrSpec& spec : op_attributes(op)) own.emplace_back(spec.name);
+  Status status = check_unknown_attributes(api, info, op_name(op), own);
+  if (!status.ok()) return status;
   *attrs = default_attrs(op);
   for (const AttrSpec& spec : roipool_attribute_names()) {
     std::optional<AttrValue> value = read_attribute(api, info, spec);
     if (!value) continue;  // absent: the core's default
-    Status status = set_attribute(op, spec.name, *value, attrs);
+    status = set_attribute(op, spec.name, *value, attrs);
     if (!status.ok()) return status;
   }
   return validate_attrs(op, *attrs);
+}
+
+// An alias node: its own attribute names, types and defaults (roipool/aliases.h).
+Status parse_alias_attributes(const OrtApi& api, const OrtKernelInfo* info, const OpAlias& alias,
+                              OpAttrs* attrs) {
+  std::vector<std::string> own;
+  for (const AliasAttr& spec : alias.attributes) own.emplace_back(spec.name);
+  Status status = check_unknown_attributes(api, info, alias.name, own);
+  if (!status.ok()) return status;
+  std::vector<NamedValue> values;
+  for (const AliasAttr& spec : alias.attributes) {
+    if (auto value = read_attribute(api, info, AttrSpec{spec.name, spec.type})) {
+      values.push_back({spec.name, std::move(*value)});
+    }
+  }
+  return alias_attrs(alias, values, attrs);
 }
 
 // ---- tensors -----------------------------------------------------------------------
@@ -215,16 +315,18 @@ OrtStatusPtr to_ort_status(const OrtApi& api, const Status& status) {
     case Status::Code::kUnsupported:
       return api.CreateStatus(ORT_NOT_IMPLEMENTED, status.message().c_str());
     case Status::Code::kCudaError: return api.CreateStatus(ORT_EP_FAIL, status.message().c_str());
+    case Status::Code::kInternal: return api.CreateStatus(ORT_RUNTIME_EXCEPTION, status.message().c_str());
   }
   return api.CreateStatus(ORT_FAIL, status.message().c_str());
 }
 
 OrtStatusPtr RoipoolKernel::Create(const OrtApi& api, uint32_t api_version,
-                                   const OrtKernelInfo* info, OpKind op, Device device,
-                                   void** kernel) noexcept {
+                                   const OrtKernelInfo* info, OpKind op, const OpAlias* alias,
+                                   Device device, void** kernel) noexcept {
   try {
     OpAttrs attrs{};
-    Status status = parse_attributes(api, info, op, &attrs);
+    Status status = alias ? parse_alias_attributes(api, info, *alias, &attrs)
+                          : parse_attributes(api, info, op, &attrs);
     if (!status.ok()) return to_ort_status(api, status);
     // Owned by ONNX Runtime from here; CustomOpBase's KernelDestroy deletes it.
     const bool use_ort_pool = api_version >= kParallelForApiVersion;

@@ -9,6 +9,7 @@
 #include <onnxruntime_cxx_api.h>
 #undef ORT_API_MANUAL_INIT
 
+#include "roipool/aliases.h"
 #include "roipool/common.h"
 
 namespace roipool::ort {
@@ -26,11 +27,12 @@ class RoipoolKernel {
   RoipoolKernel(const OrtApi& api, OpKind op, Device device, OpAttrs attrs, bool use_ort_pool)
       : api_(api), op_(op), device_(device), attrs_(attrs), use_ort_pool_(use_ort_pool) {}
 
-  // Reads and validates the node's attributes; errors name the op and attribute.
-  // `api_version` is the version of `api` (ONNX Runtime hands the custom op the table
-  // of the version it declared).
+  // Reads and validates the node's attributes, by `alias`'s table when given (roipool's
+  // own attributes of `op` otherwise); errors name the op and attribute. `api_version` is
+  // the version of `api` (ONNX Runtime hands the custom op the table of the version it
+  // declared).
   static OrtStatusPtr Create(const OrtApi& api, uint32_t api_version, const OrtKernelInfo* info,
-                             OpKind op, Device device, void** kernel) noexcept;
+                             OpKind op, const OpAlias* alias, Device device, void** kernel) noexcept;
   // KernelComputeV2: every failure comes back as an OrtStatus, nothing throws out.
   OrtStatusPtr ComputeV2(OrtKernelContext* context) noexcept;
 
@@ -56,7 +58,7 @@ inline bool succeeded(const OrtApi& api, OrtStatus* status) {
 
 // Graph-time output type and shape [K, C_out, pooled_h, pooled_w] (ort_shape.cpp). Dims
 // that cannot be known yet stay unknown; invalid nodes are left to the kernel to report.
-OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op,
+OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op, const OpAlias* alias,
                                 OrtShapeInferContext* context) noexcept;
 
 }  // namespace roipool::ort

@@ -36,20 +36,44 @@ bool input_dims(const OrtApi& api, OrtShapeInferContext* context, size_t index,
   return true;
 }
 
-// pooled_h / pooled_w as the kernel will parse them (absent: the core's default).
-bool output_size(const OrtApi& api, OrtShapeInferContext* context, OpKind op, OpAttrs* attrs) {
+// The node's name for roipool's `target` attribute (pooled_h / pooled_w) and its
+// default; false when an alias requires it.
+bool node_attribute(OpKind op, const OpAlias* alias, const char* target, const char** name,
+                    AttrValue* fallback) {
+  *name = target;
+  *fallback = get_attribute(op, target, default_attrs(op));
+  if (alias == nullptr) return true;
+  for (const AliasAttr& spec : alias->attributes) {
+    if (std::string_view(spec.target) != target) continue;
+    *name = spec.name;
+    if (!spec.default_value) return false;
+    *fallback = *spec.default_value;
+    return true;
+  }
+  return true;
+}
+
+// pooled_h / pooled_w as the kernel will parse them (absent: the default); false when
+// they cannot be known.
+bool output_size(const OrtApi& api, OrtShapeInferContext* context, OpKind op, const OpAlias* alias,
+                 OpAttrs* attrs) {
   *attrs = default_attrs(op);
-  for (const char* name : {"pooled_h", "pooled_w"}) {
-    const OrtOpAttr* attr = nullptr;
-    if (!succeeded(api, api.ShapeInferContext_GetAttribute(context, name, &attr)) || !attr) {
-      continue;
-    }
+  for (const char* target : {"pooled_h", "pooled_w"}) {
+    const char* name = nullptr;
     AttrValue value;
-    value.ints = {0};
-    size_t bytes = 0;
-    OrtStatus* read =
-        api.ReadOpAttr(attr, ORT_OP_ATTR_INT, value.ints.data(), sizeof(int64_t), &bytes);
-    if (!succeeded(api, read) || !set_attribute(op, name, value, attrs).ok()) return false;
+    const bool has_default = node_attribute(op, alias, target, &name, &value);
+    const OrtOpAttr* attr = nullptr;
+    if (succeeded(api, api.ShapeInferContext_GetAttribute(context, name, &attr)) && attr) {
+      value = AttrValue{};
+      value.ints = {0};
+      size_t bytes = 0;
+      OrtStatus* read =
+          api.ReadOpAttr(attr, ORT_OP_ATTR_INT, value.ints.data(), sizeof(int64_t), &bytes);
+      if (!succeeded(api, read)) return false;
+    } else if (!has_default) {
+      return false;
+    }
+    if (!set_attribute(op, target, value, attrs).ok()) return false;
   }
   return true;
 }
@@ -74,7 +98,7 @@ OrtStatusPtr set_output(const OrtApi& api, OrtShapeInferContext* context,
 
 }  // namespace
 
-OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op,
+OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op, const OpAlias* alias,
                                 OrtShapeInferContext* context) noexcept {
   try {
     const bool rois_first = op == OpKind::kMultiScaleRoIAlign;
@@ -83,7 +107,7 @@ OrtStatusPtr infer_output_shape(const OrtApi& api, OpKind op,
     OpAttrs attrs{};
     if (!input_dims(api, context, rois_first ? 1 : 0, &features, &feature_type) ||
         !input_dims(api, context, rois_first ? 0 : 1, &rois, &rois_type) || features.size() != 4 ||
-        rois.size() != 2 || !output_size(api, context, op, &attrs)) {
+        rois.size() != 2 || !output_size(api, context, op, alias, &attrs)) {
       return nullptr;  // nothing reliable to say; the kernel reports real errors
     }
     Dim channels = features[1];

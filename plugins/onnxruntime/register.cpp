@@ -1,6 +1,7 @@
 // RegisterCustomOps: the library's only exported symbol. Registers every roipool op in
-// domain "roipool" (opset 1) once per (execution provider, element types) pair, all
-// backed by the one generic RoipoolKernel.
+// domain "roipool" (opset 1), and every alias of roipool/aliases.h in its own domains
+// ("mmcv", "mmdeploy"), once per (execution provider, element types) pair, all backed by
+// the one generic RoipoolKernel.
 #include <deque>
 #include <mutex>
 #include <string>
@@ -38,23 +39,28 @@ std::vector<Signature> signatures(Device device) {
 // Runtime infer the output type and pick the kernel for a node's input types.
 class RoipoolCustomOp : public Ort::CustomOpBase<RoipoolCustomOp, RoipoolKernel, true> {
  public:
-  RoipoolCustomOp(OpKind op, Device device, Signature signature)
-      : op_(op), device_(device), signature_(signature) {
+  // `alias` (nullptr for roipool's own ops) names the op and defines its attributes.
+  RoipoolCustomOp(OpKind op, const OpAlias* alias, Device device, Signature signature)
+      : op_(op), alias_(alias), device_(device), signature_(signature) {
     // CustomOpBase only knows a static InferOutputShape; ours needs the op kind.
     OrtCustomOp::InferOutputShapeFn = [](const OrtCustomOp* self, OrtShapeInferContext* context) {
-      const OpKind op = static_cast<const RoipoolCustomOp*>(self)->op_;
-      return infer_output_shape(Ort::GetApi(), op, context);
+      const auto* custom = static_cast<const RoipoolCustomOp*>(self);
+      return infer_output_shape(Ort::GetApi(), custom->op_, custom->alias_, context);
     };
   }
 
-  const char* GetName() const { return op_name(op_); }
+  const char* GetName() const { return alias_ ? alias_->name : op_name(op_); }
   const char* GetExecutionProviderType() const {
     return device_ == Device::kCuda ? "CUDAExecutionProvider" : "CPUExecutionProvider";
   }
 
   // Inputs as declared slots: MultiScaleRoIAlign has (rois, features...) with a
   // variadic last slot; DeformRoIPool (input, rois, offset?, mask?); the rest (input, rois).
-  size_t GetInputTypeCount() const { return op_ == OpKind::kDeformRoIPool ? 4 : 2; }
+  // mmcv's MMCVDeformRoIPool stops at the offset.
+  size_t GetInputTypeCount() const {
+    if (op_ != OpKind::kDeformRoIPool) return 2;
+    return alias_ ? static_cast<size_t>(alias_->max_inputs) : 4;
+  }
   ONNXTensorElementDataType GetInputType(size_t index) const {
     return onnx_type(index == rois_slot() ? signature_.rois : signature_.features);
   }
@@ -68,13 +74,14 @@ class RoipoolCustomOp : public Ort::CustomOpBase<RoipoolCustomOp, RoipoolKernel,
   ONNXTensorElementDataType GetOutputType(size_t) const { return onnx_type(signature_.features); }
 
   OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const {
-    return RoipoolKernel::Create(api, version, info, op_, device_, kernel);
+    return RoipoolKernel::Create(api, version, info, op_, alias_, device_, kernel);
   }
 
  private:
   size_t rois_slot() const { return op_ == OpKind::kMultiScaleRoIAlign ? 0 : 1; }
 
   OpKind op_;
+  const OpAlias* alias_;
   Device device_;
   Signature signature_;
 };
@@ -87,22 +94,34 @@ std::vector<Device> devices() {
 #endif
 }
 
-// The domain every session shares. ONNX Runtime keeps pointers to it and its ops, so
-// both live until the library is unloaded.
-OrtCustomOpDomain* shared_domain() {
+// The domains every session shares: "roipool" first, then each alias domain. ONNX
+// Runtime keeps pointers to them and their ops, so all live until the library is unloaded.
+std::deque<Ort::CustomOpDomain>& shared_domains() {
   static std::deque<RoipoolCustomOp> ops;
-  static Ort::CustomOpDomain domain{kDomain};
+  static std::deque<Ort::CustomOpDomain> domains;
+  static std::vector<std::string> names;
   static std::once_flag once;
   std::call_once(once, [] {
+    auto domain = [](const std::string& name) -> Ort::CustomOpDomain& {
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) return domains[i];
+      }
+      names.push_back(name);
+      return domains.emplace_back(name.c_str());
+    };
     for (Device device : devices()) {
       for (Signature signature : signatures(device)) {
         for (int32_t k = 0; k < kNumOps; ++k) {
-          domain.Add(&ops.emplace_back(static_cast<OpKind>(k), device, signature));
+          domain(kDomain).Add(&ops.emplace_back(static_cast<OpKind>(k), nullptr, device, signature));
+        }
+        for (const OpAlias& alias : op_aliases()) {
+          RoipoolCustomOp* op = &ops.emplace_back(alias.op, &alias, device, signature);
+          for (const char* name : alias.domains) domain(name).Add(op);
         }
       }
     }
   });
-  return domain;
+  return domains;
 }
 
 }  // namespace
@@ -119,7 +138,12 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
   }
   Ort::InitApi(api);
   try {
-    return api->AddCustomOpDomain(options, roipool::ort::shared_domain());
+    for (Ort::CustomOpDomain& domain : roipool::ort::shared_domains()) {
+      if (OrtStatus* status = api->AddCustomOpDomain(options, domain)) {
+        return status;
+      }
+    }
+    return nullptr;
   } catch (const Ort::Exception& e) {
     return api->CreateStatus(e.GetOrtErrorCode(), e.what());
   } catch (const std::exception& e) {

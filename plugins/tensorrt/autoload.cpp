@@ -10,6 +10,8 @@
 // exists already"). No link to libnvinfer: getPluginRegistry is resolved at run time.
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -52,8 +54,13 @@ int32_t register_once(nvinfer1::IPluginRegistry* registry) noexcept {
   return registered;
 }
 
-// Route 1. Runs inside dlopen(); does nothing when libnvinfer is not loaded yet.
-__attribute__((constructor)) void register_on_load() noexcept { register_once(loaded_registry()); }
+// Route 1. Runs inside dlopen(); does nothing when libnvinfer is not loaded yet, or when
+// ROIPOOL_TRT_AUTOLOAD=0 leaves registration to loadLibrary / the explicit call.
+__attribute__((constructor)) void register_on_load() noexcept {
+  const char* setting = std::getenv("ROIPOOL_TRT_AUTOLOAD");
+  if (setting != nullptr && std::strcmp(setting, "0") == 0) return;
+  register_once(loaded_registry());
+}
 
 }  // namespace
 }  // namespace roipool::trt

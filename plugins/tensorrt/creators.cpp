@@ -1,7 +1,8 @@
-// The nine creators and setLoggerFinder. The registration entry points (getCreators,
+// The creators (roipool's nine ops, then the aliases of roipool/aliases.h) and
+// setLoggerFinder. The registration entry points (getCreators,
 // roipool_trt_register_creators, registration on load) are in autoload.cpp.
-#include <array>
 #include <memory>
+#include <vector>
 
 #include "logging.h"
 #include "plugin_base.h"
@@ -9,24 +10,32 @@
 
 namespace roipool::trt {
 
-RoiPoolPluginCreator::RoiPoolPluginCreator(OpKind op) : op_(op) { field_names_.describe(op); }
+RoiPoolPluginCreator::RoiPoolPluginCreator(OpKind op, const OpAlias* alias) : op_(op), alias_(alias) {
+  if (alias) {
+    field_names_.describe(*alias);
+  } else {
+    field_names_.describe(op);
+  }
+}
 
 nvinfer1::IPluginV3* RoiPoolPluginCreator::createPlugin(const char*, const nvinfer1::PluginFieldCollection* fields,
                                                         nvinfer1::TensorRTPhase phase) noexcept {
   try {
     if (phase != nvinfer1::TensorRTPhase::kBUILD && phase != nvinfer1::TensorRTPhase::kRUNTIME) {
-      log_error(std::string(op_name(op_)) + ": unknown TensorRT phase");
+      log_error(std::string(getPluginName()) + ": unknown TensorRT phase");
       return nullptr;
     }
     OpAttrs attrs{};
-    const Status status = attrs_from_fields(op_, fields, &attrs);
+    std::vector<NamedValue> values;
+    const Status status = alias_ ? alias_attrs_from_fields(*alias_, fields, &attrs, &values)
+                                 : attrs_from_fields(op_, fields, &attrs);
     if (!status.ok()) {
       log_error(status.message());
       return nullptr;
     }
-    return std::make_unique<RoiPoolPlugin>(op_, attrs).release();
-  } catch (const std::exception& e) {
-    log_error(std::string(op_name(op_)) + ": createPlugin failed: " + e.what());
+    return std::make_unique<RoiPoolPlugin>(op_, attrs, alias_, std::move(values)).release();
+  } catch (...) {
+    log_current_exception(getPluginName());
     return nullptr;
   }
 }
@@ -34,21 +43,28 @@ nvinfer1::IPluginV3* RoiPoolPluginCreator::createPlugin(const char*, const nvinf
 const nvinfer1::PluginFieldCollection* RoiPoolPluginCreator::getFieldNames() noexcept {
   return field_names_.collection();
 }
-const char* RoiPoolPluginCreator::getPluginName() const noexcept { return op_name(op_); }
-const char* RoiPoolPluginCreator::getPluginVersion() const noexcept { return kPluginVersion; }
-const char* RoiPoolPluginCreator::getPluginNamespace() const noexcept { return kPluginNamespace; }
+const char* RoiPoolPluginCreator::getPluginName() const noexcept { return alias_ ? alias_->name : op_name(op_); }
+const char* RoiPoolPluginCreator::getPluginVersion() const noexcept {
+  return alias_ ? alias_->plugin_version : kPluginVersion;
+}
+const char* RoiPoolPluginCreator::getPluginNamespace() const noexcept {
+  return alias_ ? alias_->plugin_namespace : kPluginNamespace;
+}
 
 namespace {
 
 struct Creators {
-  std::array<std::unique_ptr<RoiPoolPluginCreator>, kNumOps> owned;
-  std::array<nvinfer1::IPluginCreatorInterface*, kNumOps> interfaces{};
+  std::vector<std::unique_ptr<RoiPoolPluginCreator>> owned;
+  std::vector<nvinfer1::IPluginCreatorInterface*> interfaces;
 
   Creators() {
     for (int32_t i = 0; i < kNumOps; ++i) {
-      owned[i] = std::make_unique<RoiPoolPluginCreator>(static_cast<OpKind>(i));
-      interfaces[i] = owned[i].get();
+      owned.push_back(std::make_unique<RoiPoolPluginCreator>(static_cast<OpKind>(i)));
     }
+    for (const OpAlias& alias : op_aliases()) {
+      owned.push_back(std::make_unique<RoiPoolPluginCreator>(alias.op, &alias));
+    }
+    for (const auto& creator : owned) interfaces.push_back(creator.get());
   }
 };
 
@@ -68,11 +84,11 @@ ROIPOOL_TRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) {
 
 nvinfer1::IPluginCreatorInterface* const* roipool::trt::all_creators(int32_t& count) noexcept {
   try {
-    nvinfer1::IPluginCreatorInterface* const* list = creators().interfaces.data();
-    count = roipool::kNumOps;
-    return list;
-  } catch (const std::exception& e) {  // out of memory building the creators
-    log_error(std::string("creating the plugin creators failed: ") + e.what());
+    const auto& interfaces = creators().interfaces;
+    count = static_cast<int32_t>(interfaces.size());
+    return interfaces.data();
+  } catch (...) {  // out of memory building the creators
+    log_current_exception("creating the plugin creators");
     count = 0;
     return nullptr;
   }

@@ -8,8 +8,9 @@ namespace {
 using nvinfer1::PluginField;
 using nvinfer1::PluginFieldType;
 
-Status field_error(OpKind op, const std::string& name, const std::string& why) {
-  return Status::InvalidArgument(std::string(op_name(op)) + ": field '" + name + "' " + why);
+// `owner`: the plugin name (the op's, or an alias's).
+Status field_error(const std::string& owner, const std::string& name, const std::string& why) {
+  return Status::InvalidArgument(owner + ": field '" + printable(name) + "' " + why);
 }
 
 PluginFieldType field_type(AttrType type) {
@@ -49,7 +50,7 @@ const AttrSpec* find_spec(const std::vector<AttrSpec>& specs, const char* name) 
 
 // Converts one field to the value set_attribute expects; type and pointer checks only,
 // the core checks counts and ranges.
-Status field_value(OpKind op, const AttrSpec& spec, const PluginField& field, AttrValue* value) {
+Status field_value(const std::string& op, const AttrSpec& spec, const PluginField& field, AttrValue* value) {
   const PluginFieldType expected = field_type(spec.type);
   if (field.type != expected) {
     return field_error(op, spec.name, std::string("must be ") + field_type_name(expected) +
@@ -60,15 +61,18 @@ Status field_value(OpKind op, const AttrSpec& spec, const PluginField& field, At
   }
   const auto count = static_cast<size_t>(field.length);
   value->type = spec.type;
+  // Copied bytewise: nothing promises that field data (a deserialized blob, say) is
+  // aligned for its type (a misaligned load was a UBSan finding of scripts/fuzz.sh).
   switch (expected) {
     case PluginFieldType::kINT32: {
-      const auto* data = static_cast<const int32_t*>(field.data);
-      value->ints.assign(data, data + count);
+      std::vector<int32_t> ints(count);
+      if (count > 0) std::memcpy(ints.data(), field.data, count * sizeof(int32_t));
+      value->ints.assign(ints.begin(), ints.end());
       break;
     }
     case PluginFieldType::kFLOAT32: {
-      const auto* data = static_cast<const float*>(field.data);
-      value->floats.assign(data, data + count);
+      value->floats.resize(count);
+      if (count > 0) std::memcpy(value->floats.data(), field.data, count * sizeof(float));
       break;
     }
     default: {
@@ -81,33 +85,62 @@ Status field_value(OpKind op, const AttrSpec& spec, const PluginField& field, At
   return Status::Ok();
 }
 
+// Every field of `fields` but the lookup keys, as values of `specs` (the plugin's fields).
+Status named_values(const std::string& owner, const std::vector<AttrSpec>& specs,
+                    const nvinfer1::PluginFieldCollection* fields, std::vector<NamedValue>* values) {
+  if (fields == nullptr) return Status::InvalidArgument(owner + ": null field collection");
+  if (fields->nbFields < 0 || (fields->nbFields > 0 && fields->fields == nullptr)) {
+    return Status::InvalidArgument(owner + ": malformed field collection");
+  }
+  for (int32_t i = 0; i < fields->nbFields; ++i) {
+    const PluginField& field = fields->fields[i];
+    if (field.name == nullptr) return field_error(owner, "#" + std::to_string(i), "has a null name");
+    if (is_lookup_key(field.name)) continue;
+    const AttrSpec* spec = find_spec(specs, field.name);
+    if (spec == nullptr) return field_error(owner, field.name, "is not a field of this plugin");
+    AttrValue value;
+    Status status = field_value(owner, *spec, field, &value);
+    if (!status.ok()) return status;
+    values->push_back({spec->name, std::move(value)});
+  }
+  return Status::Ok();
+}
+
+std::vector<AttrSpec> alias_specs(const OpAlias& alias) {
+  std::vector<AttrSpec> specs;
+  for (const AliasAttr& a : alias.attributes) specs.push_back({a.name, a.type});
+  return specs;
+}
+
 }  // namespace
 
 Status attrs_from_fields(OpKind op, const nvinfer1::PluginFieldCollection* fields, OpAttrs* attrs) {
-  if (fields == nullptr) return Status::InvalidArgument(std::string(op_name(op)) + ": null field collection");
-  if (fields->nbFields < 0 || (fields->nbFields > 0 && fields->fields == nullptr)) {
-    return Status::InvalidArgument(std::string(op_name(op)) + ": malformed field collection");
-  }
-  const std::vector<AttrSpec> specs = op_attributes(op);
+  std::vector<NamedValue> values;
+  Status status = named_values(op_name(op), op_attributes(op), fields, &values);
+  if (!status.ok()) return status;
   OpAttrs parsed = default_attrs(op);
-  for (int32_t i = 0; i < fields->nbFields; ++i) {
-    const PluginField& field = fields->fields[i];
-    if (field.name == nullptr) return field_error(op, "#" + std::to_string(i), "has a null name");
-    if (is_lookup_key(field.name)) continue;
-    const AttrSpec* spec = find_spec(specs, field.name);
-    if (spec == nullptr) return field_error(op, field.name, "is not a field of this plugin");
-    AttrValue value;
-    Status status = field_value(op, *spec, field, &value);
-    if (status.ok()) status = set_attribute(op, spec->name, value, &parsed);
+  for (const NamedValue& v : values) {
+    status = set_attribute(op, v.name, v.value, &parsed);
     if (!status.ok()) return status;
   }
-  Status status = validate_attrs(op, parsed);
+  status = validate_attrs(op, parsed);
   if (status.ok()) *attrs = parsed;
   return status;
 }
 
-void OwnedFields::describe(OpKind op) {
-  const std::vector<AttrSpec> specs = op_attributes(op);
+Status alias_attrs_from_fields(const OpAlias& alias, const nvinfer1::PluginFieldCollection* fields,
+                               OpAttrs* attrs, std::vector<NamedValue>* complete) {
+  std::vector<NamedValue> values;
+  Status status = named_values(alias.name, alias_specs(alias), fields, &values);
+  if (!status.ok()) return status;
+  return alias_attrs(alias, values, attrs, complete);
+}
+
+void OwnedFields::describe(OpKind op) { describe(op_attributes(op)); }
+
+void OwnedFields::describe(const OpAlias& alias) { describe(alias_specs(alias)); }
+
+void OwnedFields::describe(const std::vector<AttrSpec>& specs) {
   values_.assign(specs.size(), Value{});
   fields_.clear();
   for (const AttrSpec& spec : specs) {
@@ -118,23 +151,30 @@ void OwnedFields::describe(OpKind op) {
 }
 
 void OwnedFields::encode(OpKind op, const OpAttrs& attrs) {
-  const std::vector<AttrSpec> specs = op_attributes(op);
-  values_.assign(specs.size(), Value{});
+  std::vector<NamedValue> values;
+  for (const AttrSpec& spec : op_attributes(op)) values.push_back({spec.name, get_attribute(op, spec.name, attrs)});
+  encode(values);
+}
+
+void OwnedFields::encode(const std::vector<NamedValue>& values) {
+  names_.clear();
+  for (const NamedValue& v : values) names_.push_back(v.name);
+  values_.assign(values.size(), Value{});
   fields_.clear();
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const AttrValue source = get_attribute(op, specs[i].name, attrs);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const AttrValue& source = values[i].value;
     Value& value = values_[i];
     value.ints.assign(source.ints.begin(), source.ints.end());  // every int attribute fits int32
     value.floats = source.floats;
     value.text = source.text;
-    const PluginFieldType type = field_type(specs[i].type);
+    const PluginFieldType type = field_type(source.type);
     const void* data = type == PluginFieldType::kINT32     ? static_cast<const void*>(value.ints.data())
                        : type == PluginFieldType::kFLOAT32 ? static_cast<const void*>(value.floats.data())
                                                            : static_cast<const void*>(value.text.data());
     const size_t length = type == PluginFieldType::kINT32     ? value.ints.size()
                           : type == PluginFieldType::kFLOAT32 ? value.floats.size()
                                                               : value.text.size();
-    fields_.emplace_back(specs[i].name, data, type, static_cast<int32_t>(length));
+    fields_.emplace_back(names_[i].c_str(), data, type, static_cast<int32_t>(length));
   }
   publish();
 }

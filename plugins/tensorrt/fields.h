@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "NvInferRuntime.h"
+#include "roipool/aliases.h"
 #include "roipool/common.h"
 
 namespace roipool::trt {
@@ -18,6 +19,11 @@ namespace roipool::trt {
 // give kInvalidArgument naming the field.
 Status attrs_from_fields(OpKind op, const nvinfer1::PluginFieldCollection* fields, OpAttrs* attrs);
 
+// The same for an alias's fields (roipool::alias_attrs); `complete` receives every field's
+// value, defaults filled in, for serialization.
+Status alias_attrs_from_fields(const OpAlias& alias, const nvinfer1::PluginFieldCollection* fields,
+                               OpAttrs* attrs, std::vector<NamedValue>* complete);
+
 // A PluginFieldCollection that owns its names' and values' storage.
 class OwnedFields {
  public:
@@ -25,10 +31,13 @@ class OwnedFields {
   OwnedFields(const OwnedFields&) = delete;
   OwnedFields& operator=(const OwnedFields&) = delete;
 
-  // The field list of `op` for IPluginCreatorV3One::getFieldNames (no data).
+  // The field list of `op` / `alias` for IPluginCreatorV3One::getFieldNames (no data).
   void describe(OpKind op);
-  // The values of `attrs` for IPluginV3OneRuntime::getFieldsToSerialize.
+  void describe(const OpAlias& alias);
+  // The values of `attrs` for IPluginV3OneRuntime::getFieldsToSerialize; an alias's
+  // plugin serializes its fields' values as given.
   void encode(OpKind op, const OpAttrs& attrs);
+  void encode(const std::vector<NamedValue>& values);
   const nvinfer1::PluginFieldCollection* collection() const { return &collection_; }
 
  private:
@@ -37,8 +46,10 @@ class OwnedFields {
     std::vector<float> floats;
     std::string text;
   };
+  void describe(const std::vector<AttrSpec>& specs);
   void publish();
 
+  std::vector<std::string> names_;  // encode's field names
   std::vector<Value> values_;
   std::vector<nvinfer1::PluginField> fields_;
   nvinfer1::PluginFieldCollection collection_{};

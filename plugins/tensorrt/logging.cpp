@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <exception>
 
 #include "registration.h"
 
@@ -39,6 +40,20 @@ void log_message(nvinfer1::ILogger::Severity severity, const std::string& messag
     }
   } catch (...) {
     // Out of memory while formatting: nothing sensible left to report with.
+  }
+}
+
+void log_current_exception(const char* op) noexcept {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    try {
+      log_error(std::string(op) + ": " + e.what());
+    } catch (...) {
+      log_error("roipool plugin: out of memory");
+    }
+  } catch (...) {
+    log_error("roipool plugin: unknown C++ exception");
   }
 }
 

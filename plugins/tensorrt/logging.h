@@ -17,6 +17,9 @@ inline void log_error(const std::string& message) noexcept {
   log_message(nvinfer1::ILogger::Severity::kERROR, message);
 }
 
+// Logs "<op>: <what()>" for the exception being handled; call only inside a catch block.
+void log_current_exception(const char* op) noexcept;
+
 // A symbol of libnvinfer if the process has already loaded it (never loads it).
 void* find_nvinfer_symbol(const char* name) noexcept;
 

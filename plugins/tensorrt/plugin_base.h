@@ -23,8 +23,10 @@ class RoiPoolPlugin final : public nvinfer1::IPluginV3,
                             public nvinfer1::IPluginV3OneBuild,
                             public nvinfer1::IPluginV3OneRuntime {
  public:
-  // `attrs` must have passed validate_attrs (the creator guarantees it).
-  RoiPoolPlugin(OpKind op, const OpAttrs& attrs);
+  // `attrs` must have passed validate_attrs (the creator guarantees it). An alias's plugin
+  // (roipool/aliases.h) carries its name and its fields' `alias_values` to serialize.
+  RoiPoolPlugin(OpKind op, const OpAttrs& attrs, const OpAlias* alias = nullptr,
+                std::vector<NamedValue> alias_values = {});
   RoiPoolPlugin(const RoiPoolPlugin& other);
   RoiPoolPlugin& operator=(const RoiPoolPlugin&) = delete;
   ~RoiPoolPlugin() override = default;
@@ -76,13 +78,16 @@ class RoiPoolPlugin final : public nvinfer1::IPluginV3,
 
   OpKind op_;
   OpAttrs attrs_;
+  const OpAlias* alias_;
+  std::vector<NamedValue> alias_values_;
   int32_t num_inputs_ = -1;  // set by onShapeChange; enqueue is not told the count
   OwnedFields serialized_;
 };
 
 class RoiPoolPluginCreator final : public nvinfer1::IPluginCreatorV3One {
  public:
-  explicit RoiPoolPluginCreator(OpKind op);
+  // The creator of roipool's `op`, or of `alias` (which runs alias->op).
+  explicit RoiPoolPluginCreator(OpKind op, const OpAlias* alias = nullptr);
   RoiPoolPluginCreator(const RoiPoolPluginCreator&) = delete;
   RoiPoolPluginCreator& operator=(const RoiPoolPluginCreator&) = delete;
 
@@ -97,6 +102,7 @@ class RoiPoolPluginCreator final : public nvinfer1::IPluginCreatorV3One {
 
  private:
   OpKind op_;
+  const OpAlias* alias_;
   OwnedFields field_names_;
 };
 

@@ -19,7 +19,11 @@ DType to_dtype(DataType type) {
   return type == DataType::kHALF ? DType::kFloat16 : type == DataType::kBF16 ? DType::kBFloat16 : DType::kFloat32;
 }
 
+// A caller may pass any nbDims: only the MAX_DIMS entries that exist are read.
 std::string dims_text(const nvinfer1::Dims& dims) {
+  if (dims.nbDims < 0 || dims.nbDims > nvinfer1::Dims::MAX_DIMS) {
+    return "<invalid rank " + std::to_string(dims.nbDims) + ">";
+  }
   std::string text = "[";
   for (int32_t i = 0; i < dims.nbDims; ++i) text += (i ? ", " : "") + std::to_string(dims.d[i]);
   return text + "]";
@@ -52,13 +56,28 @@ DeformInputs deform_inputs(const PluginTensorDesc* in, int32_t nb_inputs) {
   return {};
 }
 
+// TensorRT calls the plugin through noexcept methods: an exception from their bodies
+// (std::bad_alloc while formatting a message, say) is logged and reported as an error.
+template <typename Fn>
+int32_t guarded(const char* name, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (...) {
+    log_current_exception(name);
+    return -1;
+  }
+}
+
 }  // namespace
 
-RoiPoolPlugin::RoiPoolPlugin(OpKind op, const OpAttrs& attrs) : op_(op), attrs_(attrs) {}
+RoiPoolPlugin::RoiPoolPlugin(OpKind op, const OpAttrs& attrs, const OpAlias* alias,
+                             std::vector<NamedValue> alias_values)
+    : op_(op), attrs_(attrs), alias_(alias), alias_values_(std::move(alias_values)) {}
 
 RoiPoolPlugin::RoiPoolPlugin(const RoiPoolPlugin& other)
     : IPluginV3(other), IPluginV3OneCore(other), IPluginV3OneBuild(other), IPluginV3OneRuntime(other),
-      op_(other.op_), attrs_(other.attrs_), num_inputs_(other.num_inputs_) {}
+      op_(other.op_), attrs_(other.attrs_), alias_(other.alias_), alias_values_(other.alias_values_),
+      num_inputs_(other.num_inputs_) {}
 
 nvinfer1::IPluginCapability* RoiPoolPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept {
   switch (type) {
@@ -72,15 +91,19 @@ nvinfer1::IPluginCapability* RoiPoolPlugin::getCapabilityInterface(nvinfer1::Plu
 nvinfer1::IPluginV3* RoiPoolPlugin::clone() noexcept {
   try {
     return std::make_unique<RoiPoolPlugin>(*this).release();
-  } catch (const std::exception& e) {
-    log_error(std::string(op_name(op_)) + ": clone failed: " + e.what());
+  } catch (...) {
+    log_current_exception(getPluginName());
     return nullptr;
   }
 }
 
-const char* RoiPoolPlugin::getPluginName() const noexcept { return op_name(op_); }
-const char* RoiPoolPlugin::getPluginVersion() const noexcept { return kPluginVersion; }
-const char* RoiPoolPlugin::getPluginNamespace() const noexcept { return kPluginNamespace; }
+const char* RoiPoolPlugin::getPluginName() const noexcept { return alias_ ? alias_->name : op_name(op_); }
+const char* RoiPoolPlugin::getPluginVersion() const noexcept {
+  return alias_ ? alias_->plugin_version : kPluginVersion;
+}
+const char* RoiPoolPlugin::getPluginNamespace() const noexcept {
+  return alias_ ? alias_->plugin_namespace : kPluginNamespace;
+}
 
 int32_t RoiPoolPlugin::feature_index() const { return op_ == OpKind::kMultiScaleRoIAlign ? 1 : 0; }
 int32_t RoiPoolPlugin::rois_index() const { return op_ == OpKind::kMultiScaleRoIAlign ? 0 : 1; }
@@ -91,80 +114,86 @@ int32_t RoiPoolPlugin::num_features(int32_t nb_inputs) const {
 
 bool RoiPoolPlugin::valid_input_count(int32_t nb_inputs) const {
   if (op_ == OpKind::kMultiScaleRoIAlign) return nb_inputs == 1 + attrs_.num_levels;
-  return nb_inputs >= min_inputs(op_) && nb_inputs <= max_inputs(op_);
+  return nb_inputs >= min_inputs(op_) && nb_inputs <= (alias_ ? alias_->max_inputs : max_inputs(op_));
 }
 
 Status RoiPoolPlugin::io_count_error(int32_t nb_inputs) const {
-  return Status::InvalidArgument(std::string(op_name(op_)) + ": unexpected number of inputs (" +
+  return Status::InvalidArgument(std::string(getPluginName()) + ": unexpected number of inputs (" +
                                  std::to_string(nb_inputs) + ") or outputs, or null tensor descriptions");
 }
 
 int32_t RoiPoolPlugin::fail(const Status& status) const {
   // Core messages about attributes and shapes name the op already; CUDA errors may not.
   const std::string& message = status.message();
-  const std::string name = op_name(op_);
+  const std::string name = getPluginName();
   log_error(message.compare(0, name.size(), name) == 0 ? message : name + ": " + message);
   return -1;
 }
 
 int32_t RoiPoolPlugin::configurePlugin(const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_inputs,
                                        const nvinfer1::DynamicPluginTensorDesc* out, int32_t nb_outputs) noexcept {
-  if (in == nullptr || out == nullptr || !valid_input_count(nb_inputs) || nb_outputs != 1) {
-    return fail(io_count_error(nb_inputs));
-  }
-  return 0;
+  return guarded(getPluginName(), [&]() -> int32_t {
+    if (in == nullptr || out == nullptr || !valid_input_count(nb_inputs) || nb_outputs != 1) {
+      return fail(io_count_error(nb_inputs));
+    }
+    return 0;
+  });
 }
 
 int32_t RoiPoolPlugin::getOutputDataTypes(DataType* output_types, int32_t nb_outputs, const DataType* input_types,
                                           int32_t nb_inputs) const noexcept {
-  const std::string name = op_name(op_);
-  if (output_types == nullptr || input_types == nullptr || nb_outputs != 1 || !valid_input_count(nb_inputs)) {
-    return fail(io_count_error(nb_inputs));
-  }
-  const DataType features = input_types[feature_index()];
-  if (!is_float_type(features)) {
-    return fail(Status::InvalidArgument(name + ": input must be float32, float16 or bfloat16"));
-  }
-  output_types[0] = features;
-  return 0;
+  return guarded(getPluginName(), [&]() -> int32_t {
+    const std::string name = getPluginName();
+    if (output_types == nullptr || input_types == nullptr || nb_outputs != 1 || !valid_input_count(nb_inputs)) {
+      return fail(io_count_error(nb_inputs));
+    }
+    const DataType features = input_types[feature_index()];
+    if (!is_float_type(features)) {
+      return fail(Status::InvalidArgument(name + ": input must be float32, float16 or bfloat16"));
+    }
+    output_types[0] = features;
+    return 0;
+  });
 }
 
 int32_t RoiPoolPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs,
                                        const nvinfer1::DimsExprs*, int32_t, nvinfer1::DimsExprs* outputs,
                                        int32_t nb_outputs, nvinfer1::IExprBuilder& builder) noexcept {
-  const std::string name = op_name(op_);
-  if (inputs == nullptr || outputs == nullptr || nb_outputs != 1 || !valid_input_count(nb_inputs)) {
-    return fail(io_count_error(nb_inputs));
-  }
-  const nvinfer1::DimsExprs& features = inputs[feature_index()];
-  const nvinfer1::DimsExprs& rois = inputs[rois_index()];
-  if (features.nbDims != 4 || rois.nbDims != 2) {
-    return fail(Status::InvalidArgument(name + ": input must be [B, C, H, W] and rois [K, " +
-                                        std::to_string(rois_columns(op_)) + "]"));
-  }
-  if (rois.d[1]->isConstant() && rois.d[1]->getConstantValue() != rois_columns(op_)) {
-    return fail(Status::InvalidArgument(name + ": rois must have " + std::to_string(rois_columns(op_)) +
-                                        " columns, got " + std::to_string(rois.d[1]->getConstantValue())));
-  }
-  const nvinfer1::IDimensionExpr* channels = features.d[1];
-  if (is_position_sensitive(op_)) {  // C_out = C / (ph * pw)
-    const int64_t bins = static_cast<int64_t>(attrs_.pooled_h) * attrs_.pooled_w;
-    if (channels->isConstant() && channels->getConstantValue() % bins != 0) {
-      return fail(Status::InvalidArgument(name + ": input channels (" + std::to_string(channels->getConstantValue()) +
-                                          ") must be divisible by pooled_h * pooled_w (" + std::to_string(bins) + ")"));
+  return guarded(getPluginName(), [&]() -> int32_t {
+    const std::string name = getPluginName();
+    if (inputs == nullptr || outputs == nullptr || nb_outputs != 1 || !valid_input_count(nb_inputs)) {
+      return fail(io_count_error(nb_inputs));
     }
-    const nvinfer1::IDimensionExpr* divisor = builder.constant(bins);
-    channels = divisor ? builder.operation(DimensionOperation::kFLOOR_DIV, *channels, *divisor) : nullptr;
-  }
-  outputs[0].nbDims = 4;
-  outputs[0].d[0] = rois.d[0];
-  outputs[0].d[1] = channels;
-  outputs[0].d[2] = builder.constant(attrs_.pooled_h);
-  outputs[0].d[3] = builder.constant(attrs_.pooled_w);
-  for (int32_t i = 1; i < 4; ++i) {
-    if (outputs[0].d[i] == nullptr) return fail(Status::InvalidArgument(name + ": shape expression failed"));
-  }
-  return 0;
+    const nvinfer1::DimsExprs& features = inputs[feature_index()];
+    const nvinfer1::DimsExprs& rois = inputs[rois_index()];
+    if (features.nbDims != 4 || rois.nbDims != 2) {
+      return fail(Status::InvalidArgument(name + ": input must be [B, C, H, W] and rois [K, " +
+                                          std::to_string(rois_columns(op_)) + "]"));
+    }
+    if (rois.d[1]->isConstant() && rois.d[1]->getConstantValue() != rois_columns(op_)) {
+      return fail(Status::InvalidArgument(name + ": rois must have " + std::to_string(rois_columns(op_)) +
+                                          " columns, got " + std::to_string(rois.d[1]->getConstantValue())));
+    }
+    const nvinfer1::IDimensionExpr* channels = features.d[1];
+    if (is_position_sensitive(op_)) {  // C_out = C / (ph * pw)
+      const int64_t bins = static_cast<int64_t>(attrs_.pooled_h) * attrs_.pooled_w;
+      if (channels->isConstant() && channels->getConstantValue() % bins != 0) {
+        return fail(Status::InvalidArgument(name + ": input channels (" + std::to_string(channels->getConstantValue()) +
+                                            ") must be divisible by pooled_h * pooled_w (" + std::to_string(bins) + ")"));
+      }
+      const nvinfer1::IDimensionExpr* divisor = builder.constant(bins);
+      channels = divisor ? builder.operation(DimensionOperation::kFLOOR_DIV, *channels, *divisor) : nullptr;
+    }
+    outputs[0].nbDims = 4;
+    outputs[0].d[0] = rois.d[0];
+    outputs[0].d[1] = channels;
+    outputs[0].d[2] = builder.constant(attrs_.pooled_h);
+    outputs[0].d[3] = builder.constant(attrs_.pooled_w);
+    for (int32_t i = 1; i < 4; ++i) {
+      if (outputs[0].d[i] == nullptr) return fail(Status::InvalidArgument(name + ": shape expression failed"));
+    }
+    return 0;
+  });
 }
 
 bool RoiPoolPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out,
@@ -188,7 +217,7 @@ bool RoiPoolPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::Dynam
 
 Status RoiPoolPlugin::check_shapes(const PluginTensorDesc* in, int32_t nb_inputs, const PluginTensorDesc* out,
                                    int32_t nb_outputs) const {
-  const std::string name = op_name(op_);
+  const std::string name = getPluginName();
   if (in == nullptr || out == nullptr || !valid_input_count(nb_inputs) || nb_outputs != 1) {
     return io_count_error(nb_inputs);
   }
@@ -238,55 +267,63 @@ Status RoiPoolPlugin::check_shapes(const PluginTensorDesc* in, int32_t nb_inputs
 
 int32_t RoiPoolPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nb_inputs, const PluginTensorDesc* out,
                                      int32_t nb_outputs) noexcept {
-  const Status status = check_shapes(in, nb_inputs, out, nb_outputs);
-  if (!status.ok()) return fail(status);
-  num_inputs_ = nb_inputs;
-  return 0;
+  return guarded(getPluginName(), [&]() -> int32_t {
+    const Status status = check_shapes(in, nb_inputs, out, nb_outputs);
+    if (!status.ok()) return fail(status);
+    num_inputs_ = nb_inputs;
+    return 0;
+  });
 }
 
 int32_t RoiPoolPlugin::enqueue(const PluginTensorDesc* input_desc, const PluginTensorDesc* output_desc,
                                const void* const* inputs, void* const* outputs, void*, cudaStream_t stream) noexcept {
-  // enqueue is not told the input count: onShapeChange recorded it.
-  const Status shapes = check_shapes(input_desc, num_inputs_, output_desc, 1);
-  if (!shapes.ok()) return fail(shapes);
-  if (inputs == nullptr || outputs == nullptr) {
-    return fail(Status::InvalidArgument(std::string(op_name(op_)) + ": null input or output array"));
-  }
-  const PluginTensorDesc& rois = input_desc[rois_index()];
-  if (rois.dims.d[0] == 0) return 0;  // K = 0: nothing to launch, nothing to touch
+  return guarded(getPluginName(), [&]() -> int32_t {
+    // enqueue is not told the input count: onShapeChange recorded it.
+    const Status shapes = check_shapes(input_desc, num_inputs_, output_desc, 1);
+    if (!shapes.ok()) return fail(shapes);
+    if (inputs == nullptr || outputs == nullptr) {
+      return fail(Status::InvalidArgument(std::string(getPluginName()) + ": null input or output array"));
+    }
+    const PluginTensorDesc& rois = input_desc[rois_index()];
+    if (rois.dims.d[0] == 0) return 0;  // K = 0: nothing to launch, nothing to touch
 
-  FeatureMap features[kMaxLevels];
-  const int32_t levels = num_features(num_inputs_);
-  for (int32_t l = 0; l < levels; ++l) {
-    const PluginTensorDesc& desc = input_desc[feature_index() + l];
-    features[l] = FeatureMap{inputs[feature_index() + l], desc.dims.d[0], desc.dims.d[1], desc.dims.d[2],
-                             desc.dims.d[3], Layout::kNCHW};
-  }
-  OpArgs args{};
-  args.dtype = to_dtype(input_desc[feature_index()].type);
-  args.rois_dtype = to_dtype(rois.type);
-  args.num_features = levels;
-  args.features = features;
-  args.rois = inputs[rois_index()];
-  args.num_rois = rois.dims.d[0];
-  if (op_ == OpKind::kDeformRoIPool) {
-    const DeformInputs extra = deform_inputs(input_desc, num_inputs_);
-    args.offset = extra.offset >= 0 ? inputs[extra.offset] : nullptr;
-    args.mask = extra.mask >= 0 ? inputs[extra.mask] : nullptr;
-  }
-  args.output = outputs[0];
-  const Status status = forward_cuda(op_, attrs_, args, stream);
-  return status.ok() ? 0 : fail(status);
+    FeatureMap features[kMaxLevels];
+    const int32_t levels = num_features(num_inputs_);
+    for (int32_t l = 0; l < levels; ++l) {
+      const PluginTensorDesc& desc = input_desc[feature_index() + l];
+      features[l] = FeatureMap{inputs[feature_index() + l], desc.dims.d[0], desc.dims.d[1], desc.dims.d[2],
+                               desc.dims.d[3], Layout::kNCHW};
+    }
+    OpArgs args{};
+    args.dtype = to_dtype(input_desc[feature_index()].type);
+    args.rois_dtype = to_dtype(rois.type);
+    args.num_features = levels;
+    args.features = features;
+    args.rois = inputs[rois_index()];
+    args.num_rois = rois.dims.d[0];
+    if (op_ == OpKind::kDeformRoIPool) {
+      const DeformInputs extra = deform_inputs(input_desc, num_inputs_);
+      args.offset = extra.offset >= 0 ? inputs[extra.offset] : nullptr;
+      args.mask = extra.mask >= 0 ? inputs[extra.mask] : nullptr;
+    }
+    args.output = outputs[0];
+    const Status status = forward_cuda(op_, attrs_, args, stream);
+    return status.ok() ? 0 : fail(status);
+  });
 }
 
 nvinfer1::IPluginV3* RoiPoolPlugin::attachToContext(nvinfer1::IPluginResourceContext*) noexcept { return clone(); }
 
 const nvinfer1::PluginFieldCollection* RoiPoolPlugin::getFieldsToSerialize() noexcept {
   try {
-    serialized_.encode(op_, attrs_);
+    if (alias_) {
+      serialized_.encode(alias_values_);
+    } else {
+      serialized_.encode(op_, attrs_);
+    }
     return serialized_.collection();
-  } catch (const std::exception& e) {
-    log_error(std::string(op_name(op_)) + ": serialization failed: " + e.what());
+  } catch (...) {
+    log_current_exception(getPluginName());
     return nullptr;
   }
 }

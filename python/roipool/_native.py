@@ -15,13 +15,16 @@ from __future__ import annotations
 import ctypes
 import functools
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 
 from roipool._libs import CORE_LIBRARY, find_library
+from roipool._schema import TYPE_NAMES, Alias
 
-__all__ = ["available", "forward"]
+__all__ = ["alias_attrs", "available", "backward", "cpu_isa", "first_invalid_batch_index",
+           "forward"]
 
 _MAX_LEVELS = 8
 _ERROR_SIZE = 1024
@@ -50,6 +53,7 @@ class _OpAttrs(ctypes.Structure):
         ("canonical_scale", ctypes.c_float),
         ("canonical_level", ctypes.c_int32),
         ("roi_scale_factor", ctypes.c_float),
+        ("legacy_roi_rescale", ctypes.c_int32),
     ]
 
 
@@ -75,6 +79,16 @@ class _OpArgs(ctypes.Structure):
         ("offset", ctypes.c_void_p),
         ("mask", ctypes.c_void_p),
         ("output", ctypes.c_void_p),
+    ]
+
+
+class _GradArgs(ctypes.Structure):
+    _fields_ = [
+        ("grad_output", ctypes.c_void_p),
+        ("grad_features", ctypes.POINTER(ctypes.c_void_p)),
+        ("grad_offset", ctypes.c_void_p),
+        ("grad_mask", ctypes.c_void_p),
+        ("grad_rois", ctypes.c_void_p),
     ]
 
 
@@ -107,6 +121,13 @@ def _library() -> ctypes.CDLL | None:
         ctypes.c_size_t,
     ]
     lib.roipool_forward.restype = i32
+    lib.roipool_backward.argtypes = [
+        i32, ctypes.POINTER(_OpAttrs), ctypes.POINTER(_OpArgs), ctypes.POINTER(_GradArgs), i32,
+        ptr, i32, err, ctypes.c_size_t,
+    ]
+    lib.roipool_backward.restype = i32
+    lib.roipool_first_invalid_batch_index.argtypes = [ptr, i32, i64, i32, i64]
+    lib.roipool_first_invalid_batch_index.restype = i64
     return lib
 
 
@@ -137,6 +158,20 @@ def cpu_isa() -> str | None:
     level (CPU calls then raise ValueError)."""
     name = _require_library().roipool_cpu_isa()
     return None if name is None else name.decode()
+
+
+def first_invalid_batch_index(rois: torch.Tensor, batch: int) -> int | None:
+    """First row of CPU ``rois`` whose batch index (column 0) is not an integer in
+    ``[0, batch)``, -1 when all are valid, None when the core cannot check these rois
+    (not built, not a contiguous CPU float32/float16/bfloat16 tensor): one C loop
+    instead of a round of tensor ops, for the eager API's check."""
+    lib = _library()
+    if (lib is None or rois.device.type != "cpu" or rois.dtype not in _DTYPES
+            or rois.dim() != 2 or not rois.is_contiguous()):
+        return None
+    row = lib.roipool_first_invalid_batch_index(
+        rois.data_ptr(), _DTYPES[rois.dtype], rois.shape[0], rois.shape[1], batch)
+    return None if row < -1 else row
 
 
 def _check(code: int, error: ctypes.Array) -> None:
@@ -234,6 +269,80 @@ def _aux_input(
     return tensor.to(like.dtype).contiguous()
 
 
+class _Call:
+    """One described call: parsed attrs, feature maps, rois and the tensors behind them."""
+
+    def __init__(self, op: str, features: Sequence[torch.Tensor], rois: torch.Tensor,
+                 attrs: Mapping[str, int | float | str | Sequence[float]],
+                 offset: torch.Tensor | None, mask: torch.Tensor | None,
+                 read_features: bool = True) -> None:
+        lib = _require_library()
+        self.lib, self.op = lib, _op_index(op)
+        self.attrs = _parsed_attrs(self.op, _freeze(attrs))
+        if not features:
+            raise ValueError("at least one feature map is required")
+        first = features[0]
+        if first.dtype not in _DTYPES:
+            raise ValueError(
+                f"input dtype must be float32, float16 or bfloat16, got {first.dtype}"
+            )
+        device = first.device
+        if device.type not in ("cpu", "cuda") or not available(device):
+            raise RuntimeError(f"the roipool native core cannot run on {device}")
+        for feature in features:
+            if feature.device != device or feature.dtype != first.dtype:
+                raise ValueError("all feature maps must share the input's device and dtype")
+        columns = lib.roipool_rois_columns(self.op)
+        if rois.dim() != 2 or rois.shape[1] != columns or rois.device != device:
+            raise ValueError(
+                f"rois must be a [K, {columns}] tensor on {device}, got {list(rois.shape)} "
+                f"on {rois.device}"
+            )
+        if rois.dtype not in (torch.float32, first.dtype):
+            rois = rois.float()
+        self.rois = rois.contiguous()
+        if read_features:
+            maps, self.keep_alive = zip(*(_feature_map(f) for f in features), strict=True)
+        else:  # backward that never reads the values: shapes only
+            maps = tuple(_FeatureMap(None, *f.shape, _NCHW) for f in features)
+            self.keep_alive = ()
+        self.maps = (_FeatureMap * len(maps))(*maps)
+        self.num_rois = rois.shape[0]
+        self.dtype, self.device = first.dtype, device
+        ph, pw = self.attrs.pooled_h, self.attrs.pooled_w
+        self.out_channels = lib.roipool_output_channels(
+            self.op, ctypes.byref(self.attrs), first.shape[1]
+        )
+        self.out_shape = (self.num_rois, self.out_channels, ph, pw)
+        self.offset = _aux_input("offset", offset, first, (self.num_rois, 2, ph, pw))
+        self.mask = _aux_input("mask", mask, first, (self.num_rois, 1, ph, pw))
+
+    def args(self, output: torch.Tensor | None, num_rois: int) -> _OpArgs:
+        return _OpArgs(
+            _DTYPES[self.dtype], _DTYPES[self.rois.dtype], len(self.maps), self.maps,
+            self.rois.data_ptr(), num_rois, _pointer(self.offset), _pointer(self.mask),
+            _pointer(output),
+        )
+
+    def run(self, entry: Callable[..., int], *structs: object, num_threads: int) -> None:
+        """Calls the C ABI `entry` (roipool_forward / roipool_backward) on the device."""
+        error = ctypes.create_string_buffer(_ERROR_SIZE)
+        pointers = [ctypes.byref(s) for s in structs]
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                stream = torch.cuda.current_stream(self.device).cuda_stream
+                code = entry(self.op, ctypes.byref(self.attrs), *pointers, _DEVICE_CUDA,
+                             ctypes.c_void_p(stream), 0, error, _ERROR_SIZE)
+        else:
+            code = entry(self.op, ctypes.byref(self.attrs), *pointers, _DEVICE_CPU, None,
+                         num_threads, error, _ERROR_SIZE)
+        _check(code, error)
+
+
+def _pointer(tensor: torch.Tensor | None) -> int | None:
+    return tensor.data_ptr() if tensor is not None else None
+
+
 def forward(
     op: str,
     features: Sequence[torch.Tensor],
@@ -250,68 +359,129 @@ def forward(
 
     ``features`` holds one tensor (L for multi_scale_roi_align), ``rois`` the
     ``[K, 5]`` (rotated ``[K, 6]``) boxes, ``attrs`` the ONNX attributes.
-    Raises ValueError with the core's message on invalid arguments.
+    ``num_threads`` <= 0 lets the core choose. Raises ValueError with the core's
+    message on invalid arguments.
     """
-    lib = _require_library()
-    op_index = _op_index(op)
-    attrs_struct = _parsed_attrs(op_index, _freeze(attrs))
-    if not features:
-        raise ValueError("at least one feature map is required")
-    first = features[0]
-    if first.dtype not in _DTYPES:
-        raise ValueError(f"input dtype must be float32, float16 or bfloat16, got {first.dtype}")
-    device = first.device
-    if device.type not in ("cpu", "cuda") or not available(device):
-        raise RuntimeError(f"the roipool native core cannot run on {device}")
-    for feature in features:
-        if feature.device != device or feature.dtype != first.dtype:
-            raise ValueError("all feature maps must share the input's device and dtype")
-    columns = lib.roipool_rois_columns(op_index)
-    if rois.dim() != 2 or rois.shape[1] != columns or rois.device != device:
-        raise ValueError(
-            f"rois must be a [K, {columns}] tensor on {device}, got {list(rois.shape)} "
-            f"on {rois.device}"
-        )
-    if rois.dtype not in (torch.float32, first.dtype):
-        rois = rois.float()
-    rois = rois.contiguous()
-
-    maps, keep_alive = zip(*(_feature_map(f) for f in features), strict=True)
-    map_array = (_FeatureMap * len(maps))(*maps)
-    num_rois = rois.shape[0]
-    ph, pw = attrs_struct.pooled_h, attrs_struct.pooled_w
-    out_channels = lib.roipool_output_channels(op_index, ctypes.byref(attrs_struct), first.shape[1])
-    offset = _aux_input("offset", offset, first, (num_rois, 2, ph, pw))
-    mask = _aux_input("mask", mask, first, (num_rois, 1, ph, pw))
-    shape = (num_rois, out_channels, ph, pw)
+    call = _Call(op, features, rois, attrs, offset, mask)
     if out is None:
-        output = torch.empty(shape, dtype=first.dtype, device=device)
-    elif (tuple(out.shape) != shape or out.dtype != first.dtype or out.device != device
-          or not out.is_contiguous()):
-        raise ValueError(f"out must be a contiguous {list(shape)} {first.dtype} tensor on "
-                         f"{device}, got {list(out.shape)} {out.dtype} on {out.device}")
+        output = torch.empty(call.out_shape, dtype=call.dtype, device=call.device)
+    elif (tuple(out.shape) != call.out_shape or out.dtype != call.dtype
+          or out.device != call.device or not out.is_contiguous()):
+        raise ValueError(f"out must be a contiguous {list(call.out_shape)} {call.dtype} tensor "
+                         f"on {call.device}, got {list(out.shape)} {out.dtype} on {out.device}")
     else:
         output = out
     # An empty output (C_out = 0) has no storage: the core still validates the call but,
     # told K = 0, runs nothing.
-    args = _OpArgs(
-        _DTYPES[first.dtype], _DTYPES[rois.dtype], len(maps), map_array, rois.data_ptr(),
-        num_rois if output.numel() else 0, offset.data_ptr() if offset is not None else None,
-        mask.data_ptr() if mask is not None else None, output.data_ptr(),
-    )
-    error = ctypes.create_string_buffer(_ERROR_SIZE)
-    if device.type == "cuda":
-        with torch.cuda.device(device):
-            stream = torch.cuda.current_stream(device).cuda_stream
-            code = lib.roipool_forward(
-                op_index, ctypes.byref(attrs_struct), ctypes.byref(args), _DEVICE_CUDA,
-                ctypes.c_void_p(stream), 0, error, _ERROR_SIZE,
-            )
-    else:
-        code = lib.roipool_forward(
-            op_index, ctypes.byref(attrs_struct), ctypes.byref(args), _DEVICE_CPU, None,
-            num_threads, error, _ERROR_SIZE,
-        )
-    del keep_alive  # the tensors behind the pointers lived until the core returned
-    _check(code, error)
+    args = call.args(output, call.num_rois if output.numel() else 0)
+    call.run(call.lib.roipool_forward, args, num_threads=num_threads)
     return output
+
+
+# ---- aliases: other toolkits' ops (docs/mmdeploy.md) ---------------------------------------
+
+def alias_attrs(alias: Alias, values: Mapping[str, tuple[str, object]]) -> _OpAttrs:
+    """The core's parse of one alias node's attributes, ``name -> (ONNX type, value)``.
+
+    Raises ValueError with the core's message (naming the alias and the attribute) for an
+    unknown name, a wrong type or value, or a missing required attribute.
+    """
+    lib = _require_library()
+    i32, i64, f32 = ctypes.c_int32, ctypes.c_int64, ctypes.c_float
+    lib.roipool_alias_attrs.argtypes = [
+        i32, i32, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(i32),
+        ctypes.POINTER(ctypes.POINTER(i64)), ctypes.POINTER(ctypes.POINTER(f32)),
+        ctypes.POINTER(i64), ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_OpAttrs),
+        ctypes.c_char_p, ctypes.c_size_t,
+    ]
+    lib.roipool_alias_attrs.restype = i32
+    count = len(values)
+    names = (ctypes.c_char_p * count)()
+    types = (i32 * count)()
+    ints = (ctypes.POINTER(i64) * count)()
+    floats = (ctypes.POINTER(f32) * count)()
+    counts = (i64 * count)()
+    texts = (ctypes.c_char_p * count)()
+    for i, (name, (kind, value)) in enumerate(values.items()):
+        names[i] = name.encode()
+        types[i] = TYPE_NAMES.index(kind)
+        if kind == "string":
+            texts[i] = str(value).encode()
+            continue
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        counts[i] = len(items)
+        if kind in ("int", "ints"):
+            ints[i] = (i64 * len(items))(*(_number(name, v, int) for v in items))
+        else:
+            floats[i] = (f32 * len(items))(*(_number(name, v, float) for v in items))
+    attrs = _OpAttrs()
+    error = ctypes.create_string_buffer(_ERROR_SIZE)
+    _check(lib.roipool_alias_attrs(alias.index, count, names, types, ints, floats, counts, texts,
+                                   ctypes.byref(attrs), error, _ERROR_SIZE), error)
+    return attrs
+
+
+class Gradients(NamedTuple):
+    """What :func:`backward` returns; ``None`` where that gradient was not asked for."""
+
+    features: list[torch.Tensor]
+    offset: torch.Tensor | None
+    mask: torch.Tensor | None
+    rois: torch.Tensor | None
+
+
+def backward(
+    op: str,
+    grad_output: torch.Tensor,
+    features: Sequence[torch.Tensor],
+    rois: torch.Tensor,
+    attrs: Mapping[str, int | float | str | Sequence[float]],
+    offset: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    *,
+    read_features: bool = True,
+    offset_grad: bool = False,
+    mask_grad: bool = False,
+    rois_grad: bool = False,
+    num_threads: int = 0,
+) -> Gradients:
+    """Gradients of :func:`forward` for ``grad_output`` (SPEC section 5): w.r.t. every
+    feature map (contiguous, the input's dtype), and, when asked, the offset and mask
+    (DeformRoIPool) and the rois (PrRoIPool, column 0 is 0), each of its input's dtype.
+
+    With ``read_features=False`` only the feature maps' shapes are used (valid where
+    the backward does not read the values: avg modes without offset/mask/box gradients;
+    the core refuses otherwise), so callers need not keep the maps alive.
+    """
+    call = _Call(op, features, rois, attrs, offset, mask, read_features)
+    if tuple(grad_output.shape) != call.out_shape:
+        raise ValueError(f"grad_output must have shape {list(call.out_shape)}, "
+                         f"got {list(grad_output.shape)}")
+    grad_output = grad_output.to(call.dtype).contiguous()
+
+    def buffer(shape: Sequence[int], wanted: bool = True) -> torch.Tensor | None:
+        if not wanted:
+            return None
+        return torch.empty(tuple(shape), dtype=torch.float32, device=call.device)
+
+    bins = call.out_shape[2:]
+    grad_features = [buffer(f.shape) for f in features]
+    grad_offset = buffer((call.num_rois, 2, *bins), offset_grad and offset is not None)
+    grad_mask = buffer((call.num_rois, 1, *bins), mask_grad and mask is not None)
+    grad_rois = buffer(call.rois.shape, rois_grad)
+    if grad_output.numel() == 0:  # C_out = 0 (or K = 0): every gradient is zero
+        for t in (*grad_features, grad_offset, grad_mask, grad_rois):
+            if t is not None:
+                t.zero_()
+    else:
+        pointers = (ctypes.c_void_p * len(grad_features))(*(g.data_ptr() for g in grad_features))
+        grads = _GradArgs(grad_output.data_ptr(), pointers, _pointer(grad_offset),
+                          _pointer(grad_mask), _pointer(grad_rois))
+        call.run(call.lib.roipool_backward, call.args(None, call.num_rois), grads,
+                 num_threads=num_threads)
+    return Gradients(
+        [g.to(f.dtype) for g, f in zip(grad_features, features, strict=True)],
+        None if grad_offset is None else grad_offset.to(offset.dtype),
+        None if grad_mask is None else grad_mask.to(mask.dtype),
+        None if grad_rois is None else grad_rois.to(rois.dtype),
+    )

@@ -1,5 +1,5 @@
-"""The ``roipool`` command: ``demo``, ``export``, ``run``, ``build``, ``bench``, ``info``,
-``triton``."""
+"""The ``roipool`` command: ``demo``, ``export``, ``run``, ``shapes``, ``build``, ``bench``,
+``info``, ``triton``, ``convert-mmdeploy``."""
 
 from __future__ import annotations
 
@@ -38,12 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="quantisation demo, then export every variant's "
-                               "detector, run it in ONNX Runtime and check it against eager")
+                               "detector and torchvision's Faster R-CNN, run them in ONNX "
+                               "Runtime and check them against eager")
     _add_detector_options(demo)
     _add_variants_option(demo)
     demo.add_argument("--repeats", type=int, default=20, help="timed ORT runs per variant")
     demo.add_argument("--torchscript", action="store_true",
                       help="use the TorchScript exporter instead of dynamo")
+    demo.add_argument("--no-torchvision", action="store_true",
+                      help="skip exporting torchvision's fasterrcnn_resnet50_fpn whole")
     demo.set_defaults(handler=_demo)
 
     export = commands.add_parser("export", help="export the demo detector to ONNX")
@@ -68,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--save", type=Path, help="write the outputs to this .npz file")
     run.set_defaults(handler=_run)
 
+    shapes = commands.add_parser("shapes", help="infer every shape of an .onnx model with "
+                                 "roipool's shape rules (ONNX Runtime's symbolic shape "
+                                 "inference, or onnx's with --onnx)")
+    shapes.add_argument("model", type=Path)
+    shapes.add_argument("-o", "--output", type=Path, required=True, help="inferred .onnx path")
+    shapes.add_argument("--onnx", action="store_true",
+                        help="onnx.shape_inference (strict) instead of ONNX Runtime's tool")
+    shapes.set_defaults(handler=_shapes)
+
     build = commands.add_parser("build", help="build a TensorRT engine from an .onnx model")
     build.add_argument("model", type=Path)
     build.add_argument("-o", "--output", type=Path, required=True, help="engine path")
@@ -85,6 +97,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--script", help="run bench/<SCRIPT>.py instead (extra args after --)")
     bench.add_argument("script_args", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=_bench)
+
+    convert = commands.add_parser(
+        "convert-mmdeploy", help="rewrite mmdeploy / mmcv RoI nodes into roipool nodes and "
+        "check in ONNX Runtime that the outputs stay identical")
+    convert.add_argument("input", help="the mmdeploy / mmcv .onnx model")
+    convert.add_argument("output", help="where to write the converted model")
+    convert.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                         help="size of a symbolic input dimension for the check (default "
+                         "K=8, B=2, others 64)")
+    convert.add_argument("--no-check", action="store_true",
+                         help="skip the ONNX Runtime comparison (for models that cannot run "
+                         "on random inputs)")
+    convert.set_defaults(handler=_convert_mmdeploy)
 
     info = commands.add_parser("info", help="versions and the native libraries found")
     info.set_defaults(handler=_info)
@@ -164,7 +189,23 @@ def _demo(args: argparse.Namespace) -> int:
     if failures:
         print(f"{failures} variant(s) failed: error above the SPEC tolerance or did not run",
               file=sys.stderr)
+    if not args.no_torchvision:
+        failures += _torchvision_demo(args.torchscript)
     return 1 if failures else 0
+
+
+def _torchvision_demo(torchscript: bool) -> int:
+    """Export torchvision's fasterrcnn_resnet50_fpn whole, run it in ORT and compare with
+    eager torchvision; 1 on a mismatch, 0 otherwise (also when torchvision is absent)."""
+    import importlib.util
+
+    print()
+    if importlib.util.find_spec("torchvision") is None:
+        print("torchvision is not installed: skipping the whole-detector export")
+        return 0
+    from roipool.export.detector_parity import detector_demo
+
+    return 0 if detector_demo("fasterrcnn_resnet50_fpn", dynamo=not torchscript) else 1
 
 
 def _first_line(error: Exception) -> str:
@@ -212,6 +253,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shapes(args: argparse.Namespace) -> int:
+    import onnx
+
+    from roipool.export import DOMAIN, symbolic_shape_infer
+
+    model = onnx.load(args.model)
+    if args.onnx:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        except onnx.shape_inference.InferenceError as error:
+            raise ValueError(str(error).strip()) from error
+    else:
+        inferred = symbolic_shape_infer(model)
+    onnx.save(inferred, args.output)
+    values = {v.name: v for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    for node in inferred.graph.node:
+        if node.domain == DOMAIN:
+            value = values.get(node.output[0])
+            dims = value.type.tensor_type.shape.dim if value is not None else []
+            shape = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in dims]
+            print(f"{node.op_type} {node.output[0]}: {shape}")
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _key_value(item: str, option: str) -> tuple[str, str]:
     name, sep, value = item.partition("=")
     if not sep or not name:
@@ -252,6 +318,36 @@ def _random_input(spec: Any, dims: dict[str, int], feeds: dict[str, np.ndarray])
 
 def _default_dim(name: str) -> int:
     return {"K": 8, "B": 2}.get(name, 64)
+
+
+def _convert_mmdeploy(args: argparse.Namespace) -> int:
+    import onnx
+
+    from roipool.export.mmdeploy import convert_mmdeploy
+    from roipool.runtime.ort import create_session
+
+    model = onnx.load(args.input)
+    original = model.SerializeToString()
+    converted = convert_mmdeploy(model)
+    for node in converted:
+        print(f"{node.name or '(unnamed)'}: {node.source} -> {node.target}")
+    if not converted:
+        print("no mmdeploy / mmcv RoI nodes found")
+    onnx.save(model, args.output)
+    print(f"wrote {args.output}")
+    if args.no_check or not converted:
+        return 0
+    dims = {name: int(size) for name, size in (_key_value(d, "--dim") for d in args.dim)}
+    before, after = create_session(original), create_session(model.SerializeToString())
+    feeds: dict[str, np.ndarray] = {}
+    for spec in before.get_inputs():
+        feeds[spec.name] = _random_input(spec, dims, feeds)
+    for spec, old, new in zip(before.get_outputs(), before.run(None, feeds),
+                              after.run(None, feeds), strict=True):
+        if old.shape != new.shape or not np.array_equal(old, new, equal_nan=True):
+            raise RuntimeError(f"output {spec.name!r} differs after conversion")
+    print(f"ONNX Runtime: all {len(before.get_outputs())} outputs identical before and after")
+    return 0
 
 
 def _build(args: argparse.Namespace) -> int:

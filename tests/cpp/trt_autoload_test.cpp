@@ -6,9 +6,11 @@
 //
 // Usage: roipool_trt_autoload_test ORDER path/to/libnvinfer.so.N path/to/libroipool_trt.so
 //   ORDER: standin-first | standin-first-global | plugin-first-loadlibrary | plugin-first-register
+//          | standin-first-no-autoload (ROIPOOL_TRT_AUTOLOAD=0: loadLibrary registers)
 #include <dlfcn.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -80,7 +82,18 @@ int main(int argc, char** argv) {
   const char* plugin_path = argv[3];
   void* standin = nullptr;
   void* plugin = nullptr;
-  if (order.rfind("standin-first", 0) == 0) {
+  if (order == "standin-first-no-autoload") {
+    setenv("ROIPOOL_TRT_AUTOLOAD", "0", 1);
+    standin = dlopen(standin_path, RTLD_NOW | RTLD_LOCAL);
+    plugin = dlopen(plugin_path, RTLD_NOW | RTLD_LOCAL);
+    if (standin == nullptr || plugin == nullptr) return std::printf("FAILED: dlopen: %s\n", dlerror()), 1;
+    auto calls = symbol<CallsFn>(standin, "standin_calls");
+    check(calls != nullptr && calls() == 0, "ROIPOOL_TRT_AUTOLOAD=0: nothing registered on load");
+    auto registry = symbol<RegistryFn>(standin, "getPluginRegistry");
+    if (registry == nullptr) return 1;
+    check(register_like_load_library(plugin, registry()) >= 9, "getCreators hands over the creators");
+    check_registered_once(standin, "after loadLibrary");
+  } else if (order.rfind("standin-first", 0) == 0) {
     const int mode = order == "standin-first-global" ? RTLD_GLOBAL : RTLD_LOCAL;
     standin = dlopen(standin_path, RTLD_NOW | mode);
     plugin = dlopen(plugin_path, RTLD_NOW | RTLD_LOCAL);

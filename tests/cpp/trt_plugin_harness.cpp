@@ -92,10 +92,15 @@ bool logs_error(const std::string& op, const std::function<void()>& action) {
 
 // ---- the library as TensorRT loads it ------------------------------------------------------
 
+constexpr int32_t kNumAliases = 5;  // the TensorRT plugins of docs/mmdeploy.md
+
 using SetLoggerFinderFn = void (*)(nvinfer1::ILoggerFinder*);
 using GetCreatorsFn = nvinfer1::IPluginCreatorInterface* const* (*)(int32_t&);
 
-std::map<std::string, IPluginCreatorV3One*> load_creators(void* handle) {
+// roipool's creators (namespace "roipool") by name; the aliases' (mmdeploy's namespace "")
+// go to `aliases`.
+std::map<std::string, IPluginCreatorV3One*> load_creators(void* handle,
+                                                          std::map<std::string, IPluginCreatorV3One*>* aliases) {
   std::map<std::string, IPluginCreatorV3One*> creators;
   auto set_logger_finder = reinterpret_cast<SetLoggerFinderFn>(dlsym(handle, "setLoggerFinder"));
   auto get_creators = reinterpret_cast<GetCreatorsFn>(dlsym(handle, "getCreators"));
@@ -104,14 +109,16 @@ std::map<std::string, IPluginCreatorV3One*> load_creators(void* handle) {
   set_logger_finder(&g_finder);
   int32_t count = -1;
   nvinfer1::IPluginCreatorInterface* const* list = get_creators(count);
-  CHECK(count == roipool::kNumOps && list != nullptr, "getCreators returns nine creators");
+  CHECK(count == roipool::kNumOps + kNumAliases && list != nullptr, "getCreators returns nine creators and the aliases");
   for (int32_t i = 0; list != nullptr && i < count; ++i) {
     const nvinfer1::InterfaceInfo info = list[i]->getInterfaceInfo();
     CHECK(std::strcmp(info.kind, "PLUGIN CREATOR_V3ONE") == 0 && info.major == 1, "creator is IPluginCreatorV3One");
     auto* creator = static_cast<IPluginCreatorV3One*>(list[i]);
     CHECK(std::strcmp(creator->getPluginVersion(), "1") == 0, "plugin version 1");
-    CHECK(std::strcmp(creator->getPluginNamespace(), "roipool") == 0, "plugin namespace roipool");
-    creators[creator->getPluginName()] = creator;
+    const bool alias = i >= roipool::kNumOps;
+    CHECK(std::strcmp(creator->getPluginNamespace(), alias ? "" : "roipool") == 0,
+          std::string(creator->getPluginName()) + (alias ? ": namespace \"\" (mmdeploy's)" : ": namespace roipool"));
+    (alias ? *aliases : creators)[creator->getPluginName()] = creator;
   }
   return creators;
 }
@@ -363,6 +370,10 @@ void check_malformed_fields(const std::string& op, IPluginCreatorV3One* creator)
     f.raw("pooled_h", &v, 8, PluginFieldType::kINT64, 1);
   });
   rejects_fields("unknown field foo", [](FieldList& f) { f.ints("foo", {1}); });
+  // Other toolkits' spellings and typos (SPEC section 6): errors, never silently ignored.
+  rejects_fields("unknown field output_height", [](FieldList& f) { f.ints("output_height", {3}); });
+  rejects_fields("unknown field pooled_height", [](FieldList& f) { f.ints("pooled_height", {3}); });
+  rejects_fields("unknown field spatial_scal", [](FieldList& f) { f.floats("spatial_scal", {0.5f}); });
   rejects_fields("a null field name", [](FieldList& f) { f.ints(nullptr, {1}); });
   rejects_fields("null data", [](FieldList& f) { f.raw("pooled_h", nullptr, 0, PluginFieldType::kINT32, 1); });
   rejects_fields("a negative length", [&](FieldList& f) { f.raw("pooled_h", two, 4, PluginFieldType::kINT32, -1); });
@@ -482,7 +493,10 @@ void check_output_shapes(const std::string& op, IPluginV3OneBuild* build) {
         op + ": missing input logged");
 }
 
-void check_output_types(const std::string& op, IPluginV3OneBuild* build, int32_t nb_inputs) {
+// `plugin`: the name errors carry (the op's, or an alias's with the op's layout).
+void check_output_types(const std::string& op, IPluginV3OneBuild* build, int32_t nb_inputs,
+                        const std::string& plugin = "") {
+  const std::string& name = plugin.empty() ? op : plugin;
   for (DataType type : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
     std::vector<DataType> inputs(nb_inputs, type);
     inputs[is_msra(op) ? 0 : 1] = DataType::kFLOAT;  // rois
@@ -492,8 +506,8 @@ void check_output_types(const std::string& op, IPluginV3OneBuild* build, int32_t
   }
   std::vector<DataType> ints(nb_inputs, DataType::kINT32);
   DataType out{};
-  CHECK(logs_error(op, [&] { CHECK(build->getOutputDataTypes(&out, 1, ints.data(), nb_inputs) != 0, op + ": int"); }),
-        op + ": int32 input logged");
+  CHECK(logs_error(name, [&] { CHECK(build->getOutputDataTypes(&out, 1, ints.data(), nb_inputs) != 0, name + ": int"); }),
+        name + ": int32 input logged");
 }
 
 // Every type/format assignment of every position: accepted exactly when all tensors are
@@ -621,6 +635,11 @@ void check_runtime_without_device(const std::string& op, IPluginCreatorV3One* cr
   PluginTensorDesc out4 = output_desc(op, 4, DataType::kFLOAT);
   CHECK(logs_error(op, [&] { CHECK(runtime->onShapeChange(bad_rois.data(), n, &out4, 1) != 0, op + ": rois"); }),
         op + ": wrong rois width logged at onShapeChange");
+  // Issue 10 item 4: a rank above Dims::MAX_DIMS is reported without reading past d[].
+  bad_rois[is_msra(op) ? 0 : 1].dims.nbDims = 64;
+  CHECK(logs_error(op, [&] { CHECK(runtime->onShapeChange(bad_rois.data(), n, &out4, 1) != 0, op + ": rank"); }) &&
+            g_finder.logger.errors.back().find("<invalid rank 64>") != std::string::npos,
+        op + ": rois of rank 64 reported as an invalid rank");
   std::vector<PluginTensorDesc> good = input_descs(op, 4, DataType::kFLOAT);
   PluginTensorDesc wrong_out = output_desc(op, 5, DataType::kFLOAT);
   CHECK(logs_error(op, [&] { CHECK(runtime->onShapeChange(good.data(), n, &wrong_out, 1) != 0, op + ": out"); }),
@@ -842,6 +861,160 @@ void check_device(const std::map<std::string, IPluginCreatorV3One*>& creators) {
 }
 #endif
 
+// ---- aliases: mmdeploy's / mmcv's plugins (docs/mmdeploy.md) ---------------------------------
+
+// One alias as its source defines it, written out here independently of the library's table.
+struct AliasCase {
+  std::string name;
+  std::string op;                                 // the roipool op whose input layout it has
+  std::map<std::string, PluginFieldType> fields;  // the creator's fields, exactly
+  std::vector<NodeAttr> node;                     // every field, values 3 x 2 output
+  std::vector<NodeAttr> minimal;                  // the required fields only
+  FieldValues defaults;                           // serialization of the minimal node
+  int32_t nb_inputs;
+};
+
+const std::vector<AliasCase>& alias_cases() {
+  constexpr PluginFieldType I = PluginFieldType::kINT32, F = PluginFieldType::kFLOAT32, S = PluginFieldType::kCHAR;
+  static const std::vector<AliasCase> cases = {
+      {"MMCVRoiAlign", "RoIAlign",
+       {{"output_height", I}, {"output_width", I}, {"spatial_scale", F}, {"sampling_ratio", I}, {"mode", S},
+        {"aligned", I}},
+       {{"output_height", 'i', {3}, ""}, {"output_width", 'i', {2}, ""}, {"spatial_scale", 'f', {0.5}, ""},
+        {"sampling_ratio", 'i', {2}, ""}, {"mode", 's', {}, "max"}, {"aligned", 'i', {0}, ""}},
+       {{"mode", 's', {}, "avg"}},
+       {{"output_height", "i:7"}, {"output_width", "i:7"}, {"spatial_scale", "f:1"}, {"sampling_ratio", "i:0"},
+        {"mode", "s:avg"}, {"aligned", "i:1"}},
+       2},
+      {"MMCVMultiLevelRoiAlign", "MultiScaleRoIAlign",
+       {{"output_height", I}, {"output_width", I}, {"pool_mode", I}, {"sampling_ratio", I}, {"featmap_strides", F},
+        {"roi_scale_factor", F}, {"finest_scale", I}, {"aligned", I}},
+       {{"output_height", 'i', {3}, ""}, {"output_width", 'i', {2}, ""}, {"pool_mode", 'i', {1}, ""},
+        {"sampling_ratio", 'i', {0}, ""}, {"featmap_strides", 'F', {4, 8}, ""}, {"roi_scale_factor", 'f', {1.5}, ""},
+        {"finest_scale", 'i', {28}, ""}, {"aligned", 'i', {1}, ""}},
+       {{"featmap_strides", 'F', {4, 8}, ""}},
+       {{"output_height", "i:7"}, {"output_width", "i:7"}, {"pool_mode", "i:0"}, {"sampling_ratio", "i:2"},
+        {"featmap_strides", "F:4,8"}, {"roi_scale_factor", "f:-1"}, {"finest_scale", "i:56"}, {"aligned", "i:0"}},
+       3},
+      {"MMCVRoIAlignRotated", "RoIAlignRotated",
+       {{"output_height", I}, {"output_width", I}, {"spatial_scale", F}, {"sampling_ratio", I}, {"aligned", I},
+        {"clockwise", I}},
+       {{"output_height", 'i', {3}, ""}, {"output_width", 'i', {2}, ""}, {"spatial_scale", 'f', {0.5}, ""},
+        {"sampling_ratio", 'i', {2}, ""}, {"aligned", 'i', {0}, ""}, {"clockwise", 'i', {1}, ""}},
+       {{"output_height", 'i', {3}, ""}, {"output_width", 'i', {2}, ""}, {"spatial_scale", 'f', {0.5}, ""}},
+       {{"output_height", "i:3"}, {"output_width", "i:2"}, {"spatial_scale", "f:0.5"}, {"sampling_ratio", "i:0"},
+        {"aligned", "i:1"}, {"clockwise", "i:0"}},
+       2},
+      {"MMCVDeformRoIPool", "DeformRoIPool",
+       {{"pooled_height", I}, {"pooled_width", I}, {"spatial_scale", F}, {"sampling_ratio", F}, {"gamma", F}},
+       {{"pooled_height", 'i', {3}, ""}, {"pooled_width", 'i', {2}, ""}, {"spatial_scale", 'f', {0.5}, ""},
+        {"sampling_ratio", 'f', {2}, ""}, {"gamma", 'f', {0.25}, ""}},
+       {{"pooled_height", 'i', {3}, ""}, {"pooled_width", 'i', {2}, ""}},
+       {{"pooled_height", "i:3"}, {"pooled_width", "i:2"}, {"spatial_scale", "f:1"}, {"sampling_ratio", "f:0"},
+        {"gamma", "f:0.1"}},
+       3},
+      {"PrRoIPool", "PrRoIPool",
+       {{"pooled_height", I}, {"pooled_width", I}, {"spatial_scale", F}},
+       {{"pooled_height", 'i', {3}, ""}, {"pooled_width", 'i', {2}, ""}, {"spatial_scale", 'f', {0.5}, ""}},
+       {{"pooled_height", 'i', {3}, ""}, {"pooled_width", 'i', {2}, ""}},
+       {{"pooled_height", "i:3"}, {"pooled_width", "i:2"}, {"spatial_scale", "f:1"}},
+       2},
+  };
+  return cases;
+}
+
+// Symbolic inputs in the alias's layout (DeformRoIPool with an offset, MSRA two levels).
+std::vector<DimsExprs> alias_inputs(const AliasCase& c, ExprBuilder& b) {
+  DimsExprs features{4, {b.symbol("B"), b.symbol("C"), b.symbol("H"), b.symbol("W")}};
+  DimsExprs rois{2, {b.symbol("K"), b.dim(rois_cols(c.op))}};
+  if (is_msra(c.op)) return {rois, features, DimsExprs{4, {b.symbol("B"), b.symbol("C"), b.symbol("H2"), b.symbol("W2")}}};
+  if (c.op == "DeformRoIPool") return {features, rois, DimsExprs{4, {b.symbol("K"), b.dim(2), b.dim(3), b.dim(2)}}};
+  return {features, rois};
+}
+
+void check_alias(const AliasCase& c, IPluginCreatorV3One* creator) {
+  const std::string& name = c.name;
+  CHECK(std::strcmp(creator->getPluginVersion(), "1") == 0 && std::strcmp(creator->getPluginNamespace(), "") == 0,
+        name + ": version 1, namespace \"\" as mmdeploy registers it");
+  std::map<std::string, PluginFieldType> listed;
+  const PluginFieldCollection* names = creator->getFieldNames();
+  for (int32_t i = 0; names != nullptr && i < names->nbFields; ++i) listed[names->fields[i].name] = names->fields[i].type;
+  CHECK(listed == c.fields, name + ": getFieldNames lists exactly its source's fields and types");
+
+  FieldList full;
+  PluginPtr plugin = create(creator, full.node(c.node).get());
+  CHECK(plugin != nullptr, name + ": created from a node with every field");
+  if (!plugin) return;
+  IPluginV3OneCore* core = core_of(plugin.get());
+  CHECK(core->getPluginName() == name && std::strcmp(core->getPluginNamespace(), "") == 0 &&
+            std::strcmp(core->getPluginVersion(), "1") == 0,
+        name + ": the plugin reports the alias's name, version and namespace");
+  const FieldValues written = serialized(plugin.get());
+  CHECK(written == expected_values(c.node), name + ": serializes its own fields as given");
+  FieldList again;
+  for (const auto& [field, value] : written) {
+    const std::string v = value.substr(2);
+    if (value[0] == 'i') again.ints(field.c_str(), {std::stoi(v)});
+    if (value[0] == 'f') again.floats(field.c_str(), {std::stof(v)});
+    if (value[0] == 's') again.text(field.c_str(), v);
+    if (value[0] == 'F') {
+      std::vector<float> list;
+      for (size_t start = 0; start < v.size();) {
+        const size_t end = v.find(',', start);
+        list.push_back(std::stof(v.substr(start, end - start)));
+        start = end == std::string::npos ? v.size() : end + 1;
+      }
+      again.floats(field.c_str(), list);
+    }
+  }
+  PluginPtr restored = create(creator, again.get(), TensorRTPhase::kRUNTIME);
+  CHECK(restored != nullptr && serialized(restored.get()) == written, name + ": runtime phase round-trips");
+  PluginPtr copy(plugin->clone());
+  CHECK(copy != nullptr && serialized(copy.get()) == written, name + ": clone keeps the fields");
+
+  ExprBuilder b;
+  const std::vector<DimsExprs> inputs = alias_inputs(c, b);
+  DimsExprs out{};
+  IPluginV3OneBuild* build = build_of(plugin.get());
+  CHECK(build->getOutputShapes(inputs.data(), static_cast<int32_t>(inputs.size()), nullptr, 0, &out, 1, b) == 0 &&
+            out.nbDims == 4 && ExprBuilder::text(out.d[0]) == "K" && ExprBuilder::text(out.d[1]) == "C" &&
+            out.d[2]->getConstantValue() == 3 && out.d[3]->getConstantValue() == 2,
+        name + ": output [K, C, 3, 2] (height, width from the alias's fields)");
+  check_output_types(c.op, build, c.nb_inputs, name);
+  check_formats(c.op, build, c.nb_inputs);
+
+  FieldList minimal;
+  PluginPtr defaults = create(creator, minimal.node(c.minimal).get());
+  CHECK(defaults != nullptr && serialized(defaults.get()) == c.defaults, name + ": defaults of its source");
+  for (const NodeAttr& required : c.minimal) {
+    std::vector<NodeAttr> without;
+    for (const NodeAttr& a : c.minimal) {
+      if (a.name != required.name) without.push_back(a);
+    }
+    FieldList fields;
+    fields.node(without);
+    CHECK(logs_error(name + ": attribute '" + required.name + "' is required",
+                     [&] { CHECK(create(creator, fields.get()) == nullptr, name + ": " + required.name + " required"); }),
+          name + ": a missing " + required.name + " is named");
+  }
+  for (const char* foreign : {"pooled_h", "spatial_scal"}) {
+    FieldList fields;
+    fields.node(c.minimal).ints(foreign, {3});
+    CHECK(logs_error(name + ": field '" + foreign + "' is not a field of this plugin",
+                     [&] { CHECK(create(creator, fields.get()) == nullptr, name + ": rejects " + foreign); }),
+          name + ": an unknown field " + foreign + " is named");
+  }
+}
+
+void check_aliases(const std::map<std::string, IPluginCreatorV3One*>& creators) {
+  CHECK(creators.size() == alias_cases().size(), "one creator per alias");
+  for (const AliasCase& c : alias_cases()) {
+    const auto found = creators.find(c.name);
+    CHECK(found != creators.end(), "creator " + c.name + " found by name");
+    if (found != creators.end()) check_alias(c, found->second);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -854,7 +1027,8 @@ int main(int argc, char** argv) {
     std::printf("FAILED: dlopen %s: %s\n", argv[1], dlerror());
     return 1;
   }
-  const auto creators = load_creators(library);
+  std::map<std::string, IPluginCreatorV3One*> aliases;
+  const auto creators = load_creators(library, &aliases);
   CHECK(creators.size() == exporter_nodes().size(), "one creator per op");
   for (const auto& [op, creator] : creators) {
     CHECK(exporter_nodes().count(op) == 1, "creator " + op + " is a roipool op");
@@ -870,6 +1044,7 @@ int main(int argc, char** argv) {
     check_formats(op, build_of(plugin.get()), nb_inputs);
     check_runtime_without_device(op, creator);
   }
+  check_aliases(aliases);
 #ifdef ROIPOOL_WITH_CUDA
   check_device(creators);
 #endif

@@ -64,7 +64,7 @@ bool lists(OpKind op, std::string_view name) {
 }
 
 Status invalid(OpKind op, std::string_view name, const std::string& why) {
-  return Status::InvalidArgument(std::string(op_name(op)) + ": attribute '" + std::string(name) +
+  return Status::InvalidArgument(std::string(op_name(op)) + ": attribute '" + printable(name) +
                                  "' " + why);
 }
 
@@ -87,6 +87,23 @@ bool scalar_float(const AttrValue& v, float* out) {
 
 }  // namespace
 
+std::string printable(std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  return out;
+}
+
 OpAttrs default_attrs(OpKind) {
   OpAttrs a{};
   a.pooled_h = 7;
@@ -102,6 +119,7 @@ OpAttrs default_attrs(OpKind) {
   a.canonical_scale = 0.f;
   a.canonical_level = 4;
   a.roi_scale_factor = 1.f;
+  a.legacy_roi_rescale = 0;
   return a;
 }
 
@@ -178,11 +196,11 @@ Status set_attribute(OpKind op, std::string_view name, const AttrValue& value, O
       if (name == "mode") {
         if (value.text == "avg") attrs->mode = PoolMode::kAvg;
         else if (value.text == "max") attrs->mode = PoolMode::kMax;
-        else return invalid(op, name, "must be 'avg' or 'max', got '" + value.text + "'");
+        else return invalid(op, name, "must be 'avg' or 'max', got '" + printable(value.text) + "'");
       } else {
         if (value.text == "torchvision") attrs->level_mapping = LevelMapping::kTorchvision;
         else if (value.text == "mmdet") attrs->level_mapping = LevelMapping::kMMDet;
-        else return invalid(op, name, "must be 'torchvision' or 'mmdet', got '" + value.text + "'");
+        else return invalid(op, name, "must be 'torchvision' or 'mmdet', got '" + printable(value.text) + "'");
       }
       return Status::Ok();
     }

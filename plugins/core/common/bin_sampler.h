@@ -30,37 +30,38 @@ struct SamplingFrame {
   float center_y, center_x, cos_t, sin_t;
 };
 
-// Frame of an axis-aligned box already mapped to feature coordinates.
-// `clamp_to_one`: RoIAlign aligned=0 clamps the extent to >= 1 (SPEC 3.2).
-ROIPOOL_HD SamplingFrame box_frame(float y1, float x1, float y2, float x2, bool clamp_to_one,
-                                   int32_t sampling_ratio, int32_t pooled_h, int32_t pooled_w) {
+// Frame of an axis-aligned box given by its start and extent in feature coordinates.
+// `clamp_to_one`: RoIAlign aligned=0 clamps the extent to >= 1 (SPEC 3.2), NaN stays NaN.
+ROIPOOL_HD SamplingFrame extent_frame(float start_y, float start_x, float roi_h, float roi_w,
+                                      bool clamp_to_one, const GridRule& rule) {
   SamplingFrame f{};
-  f.roi_h = y2 - y1;
-  f.roi_w = x2 - x1;
-  if (clamp_to_one) {
-    f.roi_h = f.roi_h > 1.f ? f.roi_h : 1.f;
-    f.roi_w = f.roi_w > 1.f ? f.roi_w : 1.f;
-  }
-  f.start_y = y1;
-  f.start_x = x1;
-  f.bin_h = f.roi_h / static_cast<float>(pooled_h);
-  f.bin_w = f.roi_w / static_cast<float>(pooled_w);
-  f.grid_h = sampling_grid(sampling_ratio, f.roi_h, pooled_h);
-  f.grid_w = sampling_grid(sampling_ratio, f.roi_w, pooled_w);
+  f.roi_h = clamp_to_one ? max_keep_nan(roi_h, 1.f) : roi_h;
+  f.roi_w = clamp_to_one ? max_keep_nan(roi_w, 1.f) : roi_w;
+  f.start_y = start_y;
+  f.start_x = start_x;
+  f.bin_h = f.roi_h / static_cast<float>(rule.pooled_h);
+  f.bin_w = f.roi_w / static_cast<float>(rule.pooled_w);
+  f.grid_h = rule.grid_h(f.roi_h);
+  f.grid_w = rule.grid_w(f.roi_w);
   return f;
+}
+
+// Frame of an axis-aligned box (y1, x1)-(y2, x2) already mapped to feature coordinates.
+ROIPOOL_HD SamplingFrame box_frame(float y1, float x1, float y2, float x2, bool clamp_to_one,
+                                   const GridRule& rule) {
+  return extent_frame(y1, x1, y2 - y1, x2 - x1, clamp_to_one, rule);
 }
 
 // RoIAlign (SPEC 3.2), RoIWarp (3.3: `quantize`), PSRoIAlign and DeformRoIPool
 // (always aligned, no clamp): a box row (batch, x1, y1, x2, y2) -> frame.
 struct BoxGeometry {
   float spatial_scale;
-  int32_t sampling_ratio, pooled_h, pooled_w;
+  GridRule grid;
   bool aligned;
   bool quantize;  // RoIWarp: round(v * scale), then aligned=0 on that box
 
   static BoxGeometry from_attrs(const OpAttrs& a, bool aligned, bool quantize) {
-    return {a.spatial_scale, a.sampling_ratio, a.pooled_h, a.pooled_w, aligned && !quantize,
-            quantize};
+    return {a.spatial_scale, GridRule::from_attrs(a), aligned && !quantize, quantize};
   }
 
   ROIPOOL_HD int32_t rois_columns() const { return 5; }
@@ -71,8 +72,7 @@ struct BoxGeometry {
   }
 
   ROIPOOL_HD SamplingFrame operator()(const float* roi) const {
-    return box_frame(map(roi[2]), map(roi[1]), map(roi[4]), map(roi[3]), !aligned, sampling_ratio,
-                     pooled_h, pooled_w);
+    return box_frame(map(roi[2]), map(roi[1]), map(roi[4]), map(roi[3]), !aligned, grid);
   }
 };
 
@@ -122,13 +122,23 @@ ROIPOOL_HD BinOrigin bin_origin(const SamplingFrame& f, const BinOptions& o, int
   return b;
 }
 
-ROIPOOL_HD BilinearTaps sample_taps(const SamplingFrame& f, const BinOrigin& b, int32_t iy,
-                                    int32_t ix, int32_t height, int32_t width) {
+// Map coordinates (y, x) of sample (iy, ix) of a bin.
+struct SamplePoint {
+  float y, x;
+};
+
+ROIPOOL_HD SamplePoint sample_point(const SamplingFrame& f, const BinOrigin& b, int32_t iy,
+                                    int32_t ix) {
   const float yy = b.y + (static_cast<float>(iy) + 0.5f) * f.bin_h / static_cast<float>(f.grid_h);
   const float xx = b.x + (static_cast<float>(ix) + 0.5f) * f.bin_w / static_cast<float>(f.grid_w);
-  if (!f.rotated) return bilinear_taps(yy, xx, height, width);
-  return bilinear_taps(yy * f.cos_t - xx * f.sin_t + f.center_y,
-                       yy * f.sin_t + xx * f.cos_t + f.center_x, height, width);
+  if (!f.rotated) return {yy, xx};
+  return {yy * f.cos_t - xx * f.sin_t + f.center_y, yy * f.sin_t + xx * f.cos_t + f.center_x};
+}
+
+ROIPOOL_HD BilinearTaps sample_taps(const SamplingFrame& f, const BinOrigin& b, int32_t iy,
+                                    int32_t ix, int32_t height, int32_t width) {
+  const SamplePoint p = sample_point(f, b, iy, ix);
+  return bilinear_taps(p.y, p.x, height, width);
 }
 
 // Accumulator start value and final value of a bin with `count` samples (SPEC 2:

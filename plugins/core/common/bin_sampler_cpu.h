@@ -58,7 +58,7 @@ class RoiPooler {
     T* out = static_cast<T*>(args_.output) + k * out_channels_ * bins_;
     float roi[6];
     load_roi(args_.rois, args_.rois_dtype, k, geometry_.rois_columns(), roi);
-    const int64_t batch = roi_batch_index(roi[0], args_.features[0].batch);
+    const int64_t batch = pooled_roi_batch(roi, geometry_.rois_columns(), args_.features[0].batch);
     if (batch < 0) {
       std::fill(out, out + out_channels_ * bins_, from_float<T>(0.f));
       return;

@@ -81,7 +81,7 @@ ROIPOOL_HD void pool_work_item(const PoolLaunch& p, const Geometry& geometry, in
 
   float roi[6];
   load_roi(p.rois, p.rois_dtype, k, geometry.rois_columns(), roi);
-  const int64_t batch = roi_batch_index(roi[0], p.batch);
+  const int64_t batch = pooled_roi_batch(roi, geometry.rois_columns(), p.batch);
   if (batch < 0) {
     for (int32_t c = 0; c < valid; ++c) out[c * bins] = from_float<T>(0.f);
     return;

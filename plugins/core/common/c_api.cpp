@@ -3,15 +3,11 @@
 #include <cstring>
 #include <string>
 
+#include "c_api_guard.h"
+
 namespace {
 
-int32_t report(const roipool::Status& status, char* error, size_t error_size) {
-  if (!status.ok() && error != nullptr && error_size > 0) {
-    std::strncpy(error, status.message().c_str(), error_size - 1);
-    error[error_size - 1] = '\0';
-  }
-  return static_cast<int32_t>(status.code());
-}
+using roipool::c_api::reported;
 
 bool valid_op(int32_t op) { return op >= 0 && op < roipool::kNumOps; }
 
@@ -39,28 +35,30 @@ int32_t roipool_default_attrs(int32_t op, roipool::OpAttrs* attrs) {
 int32_t roipool_set_attribute(int32_t op, roipool::OpAttrs* attrs, const char* name, int32_t type,
                               const int64_t* ints, const float* floats, int64_t count,
                               const char* text, char* error, size_t error_size) {
-  if (!valid_op(op) || attrs == nullptr || name == nullptr || count < 0) {
-    return report(roipool::Status::InvalidArgument("roipool_set_attribute: bad arguments"), error,
-                  error_size);
-  }
-  roipool::AttrValue value;
-  value.type = static_cast<roipool::AttrType>(type);
-  if (ints != nullptr) value.ints.assign(ints, ints + count);
-  if (floats != nullptr) value.floats.assign(floats, floats + count);
-  if (text != nullptr) value.text = text;
-  return report(roipool::set_attribute(static_cast<roipool::OpKind>(op), name, value, attrs), error,
-                error_size);
+  return reported(error, error_size, [&] {
+    if (!valid_op(op) || attrs == nullptr || name == nullptr || count < 0) {
+      return roipool::Status::InvalidArgument("roipool_set_attribute: bad arguments");
+    }
+    roipool::AttrValue value;
+    value.type = static_cast<roipool::AttrType>(type);
+    if (ints != nullptr) value.ints.assign(ints, ints + count);
+    if (floats != nullptr) value.floats.assign(floats, floats + count);
+    if (text != nullptr) value.text = text;
+    return roipool::set_attribute(static_cast<roipool::OpKind>(op), name, value, attrs);
+  });
 }
 
 int32_t roipool_attribute_type(int32_t op, const char* name, int32_t* type) {
   if (!valid_op(op) || name == nullptr || type == nullptr) return 1;
-  for (const roipool::AttrSpec& spec : roipool::op_attributes(static_cast<roipool::OpKind>(op))) {
-    if (std::strcmp(spec.name, name) == 0) {
-      *type = static_cast<int32_t>(spec.type);
-      return 0;
+  return reported(nullptr, 0, [&] {
+    for (const roipool::AttrSpec& spec : roipool::op_attributes(static_cast<roipool::OpKind>(op))) {
+      if (std::strcmp(spec.name, name) == 0) {
+        *type = static_cast<int32_t>(spec.type);
+        return roipool::Status::Ok();
+      }
     }
-  }
-  return 1;
+    return roipool::Status::InvalidArgument("no such attribute");
+  });
 }
 
 int32_t roipool_rois_columns(int32_t op) {
@@ -75,13 +73,37 @@ int64_t roipool_output_channels(int32_t op, const roipool::OpAttrs* attrs, int64
 int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
                         int32_t device, void* stream, int32_t num_threads, char* error,
                         size_t error_size) {
-  if (!valid_op(op) || attrs == nullptr || args == nullptr || (device != 0 && device != 1)) {
-    return report(roipool::Status::InvalidArgument("roipool_forward: bad arguments"), error,
-                  error_size);
+  return reported(error, error_size, [&] {
+    if (!valid_op(op) || attrs == nullptr || args == nullptr || (device != 0 && device != 1)) {
+      return roipool::Status::InvalidArgument("roipool_forward: bad arguments");
+    }
+    const auto kind = static_cast<roipool::OpKind>(op);
+    return device == 0 ? roipool::forward_cpu(kind, *attrs, *args, roipool::CpuOptions{num_threads})
+                       : roipool::forward_cuda(kind, *attrs, *args, stream);
+  });
+}
+
+int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
+                         const roipool::GradArgs* grads, int32_t device, void* stream,
+                         int32_t num_threads, char* error, size_t error_size) {
+  return reported(error, error_size, [&] {
+    if (!valid_op(op) || attrs == nullptr || args == nullptr || grads == nullptr ||
+        (device != 0 && device != 1)) {
+      return roipool::Status::InvalidArgument("roipool_backward: bad arguments");
+    }
+    const auto kind = static_cast<roipool::OpKind>(op);
+    return device == 0
+               ? roipool::backward_cpu(kind, *attrs, *args, *grads, roipool::CpuOptions{num_threads})
+               : roipool::backward_cuda(kind, *attrs, *args, *grads, stream);
+  });
+}
+
+int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype, int64_t num_rois,
+                                          int32_t columns, int64_t batch) {
+  if ((rois == nullptr && num_rois > 0) || num_rois < 0 || columns < 1 || rois_dtype < 0 ||
+      rois_dtype > 2) {
+    return -2;
   }
-  const auto kind = static_cast<roipool::OpKind>(op);
-  const roipool::Status status =
-      device == 0 ? roipool::forward_cpu(kind, *attrs, *args, roipool::CpuOptions{num_threads})
-                  : roipool::forward_cuda(kind, *attrs, *args, stream);
-  return report(status, error, error_size);
+  return roipool::first_invalid_batch_index(rois, static_cast<roipool::DType>(rois_dtype),
+                                            num_rois, columns, batch);
 }

@@ -1,4 +1,9 @@
-// forward_cpu / forward_cuda: validate once, skip K = 0, route to the op's kernel.
+// forward_cpu / forward_cuda: validate once, skip empty outputs, route to the op's kernel,
+// and return any exception as a Status.
+#include <exception>
+#include <new>
+#include <string>
+
 #include "op_kernels.h"
 #include "parallel.h"
 #include "roipool/common.h"
@@ -12,6 +17,29 @@ Status validate(OpKind op, const OpAttrs& attrs, const OpArgs& args) {
   }
   Status status = validate_attrs(op, attrs);
   return status.ok() ? validate_args(op, attrs, args) : status;
+}
+
+// An output without elements (K = 0 or C_out = 0): nothing to launch or touch.
+bool empty_output(OpKind op, const OpAttrs& attrs, const OpArgs& args) {
+  return args.num_rois == 0 || output_channels(op, attrs, args.features[0].channels) == 0;
+}
+
+// Runs `fn` (returning Status) and turns any exception into a Status, so none crosses
+// the C ABI, ONNX Runtime's or TensorRT's noexcept entry points (std::bad_alloc from a
+// kernel's scratch buffers, std::system_error when a worker thread cannot start).
+template <typename Fn>
+Status guarded(OpKind op, Fn&& fn) noexcept {
+  const bool known = static_cast<int32_t>(op) >= 0 && static_cast<int32_t>(op) < kNumOps;
+  const char* name = known ? op_name(op) : "roipool";
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return Status::Internal(std::string(name) + ": out of host memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string(name) + ": " + e.what());
+  } catch (...) {
+    return Status::Internal(std::string(name) + ": unknown C++ exception");
+  }
 }
 
 }  // namespace
@@ -31,19 +59,23 @@ Status validate(OpKind op, const OpAttrs& attrs, const OpArgs& args) {
   return Status::InvalidArgument("unknown op kind");
 
 Status forward_cpu(OpKind op, const OpAttrs& attrs, const OpArgs& args, const CpuOptions& options) {
-  Status status = validate(op, attrs, args);
-  if (!status.ok() || args.num_rois == 0) return status;
-  const ScopedCpuExecutor executor(options.executor);  // see ScopedCpuExecutor for why
-  ROIPOOL_OP_CASES(cpu, attrs, args, options.num_threads)
+  return guarded(op, [&]() -> Status {
+    Status status = validate(op, attrs, args);
+    if (!status.ok() || empty_output(op, attrs, args)) return status;
+    const ScopedCpuExecutor executor(options.executor);  // see ScopedCpuExecutor for why
+    ROIPOOL_OP_CASES(cpu, attrs, args, options.num_threads)
+  });
 }
 
 #ifdef ROIPOOL_WITH_CUDA
 bool cuda_compiled() { return true; }
 
 Status forward_cuda(OpKind op, const OpAttrs& attrs, const OpArgs& args, void* stream) {
-  Status status = validate(op, attrs, args);
-  if (!status.ok() || args.num_rois == 0) return status;
-  ROIPOOL_OP_CASES(cuda, attrs, args, stream)
+  return guarded(op, [&]() -> Status {
+    Status status = validate(op, attrs, args);
+    if (!status.ok() || empty_output(op, attrs, args)) return status;
+    ROIPOOL_OP_CASES(cuda, attrs, args, stream)
+  });
 }
 #else
 bool cuda_compiled() { return false; }

@@ -3,10 +3,22 @@
 #include <limits>
 #include <string>
 
+#include <cstdlib>
+
 #include "roipool/common.h"
+#include "sampling.h"
 
 namespace roipool {
 namespace {
+
+int32_t read_adaptive_sample_limit() {
+  const char* text = std::getenv(kAdaptiveSampleLimitVariable);
+  if (text == nullptr || *text == '\0') return kDefaultAdaptiveSampleLimit;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  if (*end != '\0' || value < 1 || value > kMaxAdaptiveSampleLimit) return -1;
+  return static_cast<int32_t>(value);
+}
 
 Status invalid(OpKind op, const std::string& why) {
   return Status::InvalidArgument(std::string(op_name(op)) + ": " + why);
@@ -20,6 +32,11 @@ bool is_ps(OpKind op) { return op == OpKind::kPSRoIPool || op == OpKind::kPSRoIA
 
 }  // namespace
 
+int32_t adaptive_sample_limit() {
+  static const int32_t limit = read_adaptive_sample_limit();
+  return limit;
+}
+
 int32_t rois_columns(OpKind op) { return op == OpKind::kRoIAlignRotated ? 6 : 5; }
 
 int32_t min_inputs(OpKind) { return 2; }
@@ -32,7 +49,10 @@ int32_t max_inputs(OpKind op) {
 
 int64_t output_channels(OpKind op, const OpAttrs& attrs, int64_t channels) {
   if (!is_ps(op)) return channels;
-  return channels / (static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w);
+  // Attributes that fail validate_attrs (pooled_h = 0 through the C ABI) give 0, not a
+  // division by zero (found by tests/cpp/fuzz_surfaces.cpp).
+  const int64_t bins = static_cast<int64_t>(attrs.pooled_h) * attrs.pooled_w;
+  return bins > 0 ? channels / bins : 0;
 }
 
 Status validate_attrs(OpKind op, const OpAttrs& a) {
@@ -46,12 +66,21 @@ Status validate_attrs(OpKind op, const OpAttrs& a) {
   if (a.sampling_ratio > kMaxSamplingGrid) {
     return invalid(op, "sampling_ratio must be <= " + std::to_string(kMaxSamplingGrid));
   }
+  if (adaptive_sample_limit() < 1) {
+    return invalid(op, std::string(kAdaptiveSampleLimitVariable) + " must be an integer in [1, " +
+                           std::to_string(kMaxAdaptiveSampleLimit) + "]");
+  }
   if ((a.aligned != 0 && a.aligned != 1) || (a.clockwise != 0 && a.clockwise != 1)) {
     return invalid(op, "aligned and clockwise must be 0 or 1");
   }
   if (a.mode != PoolMode::kAvg && a.mode != PoolMode::kMax) return invalid(op, "unknown mode");
-  if (a.mode == PoolMode::kMax && op != OpKind::kRoIAlign && op != OpKind::kRoIWarp) {
+  // MultiScaleRoIAlign pools max only as mmdeploy's MMCVMultiLevelRoiAlign (aliases.h).
+  if (a.mode == PoolMode::kMax && op != OpKind::kRoIAlign && op != OpKind::kRoIWarp &&
+      op != OpKind::kMultiScaleRoIAlign) {
     return invalid(op, "mode 'max' is only defined for RoIAlign and RoIWarp");
+  }
+  if (a.legacy_roi_rescale != 0 && (a.legacy_roi_rescale != 1 || op != OpKind::kMultiScaleRoIAlign)) {
+    return invalid(op, "legacy_roi_rescale is only defined (as 0 or 1) for MultiScaleRoIAlign");
   }
   if (op == OpKind::kMultiScaleRoIAlign) {
     if (a.num_levels < 1 || a.num_levels > kMaxLevels) {
@@ -100,11 +129,13 @@ Status validate_args(OpKind op, const OpAttrs& a, const OpArgs& args) {
   if (is_ps(op) && first.channels % (static_cast<int64_t>(a.pooled_h) * a.pooled_w) != 0) {
     return invalid(op, "input channels (" + std::to_string(first.channels) +
                            ") must be divisible by pooled_h * pooled_w (" +
-                           std::to_string(a.pooled_h * a.pooled_w) + ")");
+                           std::to_string(static_cast<int64_t>(a.pooled_h) * a.pooled_w) + ")");
   }
   if (args.num_rois < 0) return invalid(op, "number of rois must be >= 0");
-  if (args.num_rois > 0 && (args.rois == nullptr || args.output == nullptr)) {
-    return invalid(op, "rois and output must not be null");
+  if (args.num_rois > 0 && args.rois == nullptr) return invalid(op, "rois must not be null");
+  // An output with no elements (C_out = 0) may have no storage: nothing is written.
+  if (args.num_rois > 0 && args.output == nullptr && output_channels(op, a, first.channels) > 0) {
+    return invalid(op, "output must not be null");
   }
   if (op != OpKind::kDeformRoIPool && (args.offset != nullptr || args.mask != nullptr)) {
     return invalid(op, "offset and mask are only inputs of DeformRoIPool");

@@ -9,8 +9,9 @@
 namespace roipool {
 
 struct MultiScaleGeometry {
-  int32_t num_levels, sampling_ratio, pooled_h, pooled_w;
-  bool aligned, mmdet;
+  int32_t num_levels;
+  GridRule grid;
+  bool aligned, mmdet, legacy_rescale;
   float spatial_scales[kMaxLevels];
   float canonical_scale, roi_scale_factor;
   int32_t canonical_level, k_min, k_max;  // torchvision: levels of the finest / coarsest map
@@ -18,14 +19,13 @@ struct MultiScaleGeometry {
   static MultiScaleGeometry from_attrs(const OpAttrs& a) {
     MultiScaleGeometry g{};
     g.num_levels = a.num_levels;
-    g.sampling_ratio = a.sampling_ratio;
-    g.pooled_h = a.pooled_h;
-    g.pooled_w = a.pooled_w;
+    g.grid = GridRule::from_attrs(a);
     g.aligned = a.aligned != 0;
     g.mmdet = a.level_mapping == LevelMapping::kMMDet;
     for (int32_t l = 0; l < a.num_levels; ++l) g.spatial_scales[l] = a.spatial_scales[l];
     g.canonical_scale = effective_canonical_scale(a);
     g.roi_scale_factor = a.roi_scale_factor;
+    g.legacy_rescale = a.legacy_roi_rescale != 0;
     g.canonical_level = a.canonical_level;
     // torchvision truncates -log2(scale) to int.
     g.k_min = static_cast<int32_t>(-std::log2(a.spatial_scales[0]));
@@ -59,14 +59,16 @@ struct MultiScaleGeometry {
     float box[5] = {roi[0], roi[1], roi[2], roi[3], roi[4]};
     if (roi_scale_factor != 1.f) {  // mmdet roi_rescale, after the level is chosen
       const float cx = (roi[1] + roi[3]) * 0.5f, cy = (roi[2] + roi[4]) * 0.5f;
-      const float half_w = (roi[3] - roi[1]) * roi_scale_factor * 0.5f;
-      const float half_h = (roi[4] - roi[2]) * roi_scale_factor * 0.5f;
+      // mmdeploy's legacy rule counts the box as w + 1 pixels: ((w + 1) * f - 1) / 2.
+      const float plus = legacy_rescale ? 1.f : 0.f;
+      const float half_w = (roi[3] - roi[1] + plus) * roi_scale_factor * 0.5f - 0.5f * plus;
+      const float half_h = (roi[4] - roi[2] + plus) * roi_scale_factor * 0.5f - 0.5f * plus;
       box[1] = cx - half_w;
       box[2] = cy - half_h;
       box[3] = cx + half_w;
       box[4] = cy + half_h;
     }
-    const BoxGeometry on_level{spatial_scales[l], sampling_ratio, pooled_h, pooled_w, aligned, false};
+    const BoxGeometry on_level{spatial_scales[l], grid, aligned, false};
     SamplingFrame frame = on_level(box);
     frame.level = l;
     return frame;

@@ -10,12 +10,11 @@ namespace roipool {
 
 struct RotatedGeometry {
   float spatial_scale;
-  int32_t sampling_ratio, pooled_h, pooled_w;
+  GridRule grid;
   bool aligned, clockwise;
 
   static RotatedGeometry from_attrs(const OpAttrs& a) {
-    return {a.spatial_scale, a.sampling_ratio, a.pooled_h, a.pooled_w, a.aligned != 0,
-            a.clockwise != 0};
+    return {a.spatial_scale, GridRule::from_attrs(a), a.aligned != 0, a.clockwise != 0};
   }
 
   ROIPOOL_HD int32_t rois_columns() const { return 6; }
@@ -24,11 +23,12 @@ struct RotatedGeometry {
     const float offset = aligned ? 0.5f : 0.f;
     float width = roi[3] * spatial_scale, height = roi[4] * spatial_scale;
     if (!aligned) {
-      width = width > 1.f ? width : 1.f;
-      height = height > 1.f ? height : 1.f;
+      width = max_keep_nan(width, 1.f);
+      height = max_keep_nan(height, 1.f);
     }
-    SamplingFrame f = box_frame(-height * 0.5f, -width * 0.5f, height * 0.5f, width * 0.5f, false,
-                                sampling_ratio, pooled_h, pooled_w);
+    // The extent is the box size itself, not h/2 - (-h/2), which underflows to 0 for
+    // subnormal sizes where mmcv still samples the centre line.
+    SamplingFrame f = extent_frame(-height * 0.5f, -width * 0.5f, height, width, false, grid);
     const float theta = clockwise ? -roi[5] : roi[5];
     f.rotated = true;
     f.center_x = roi[1] * spatial_scale - offset;

@@ -45,9 +45,9 @@ struct QuantisedAxis {
   static ROIPOOL_HD QuantisedAxis make(float lo, float hi, float scale, int32_t pooled,
                                        int32_t size, const PixelBinRule& rule) {
     const float start = roundf(lo * scale);
-    float extent = roundf(hi * scale) - start + rule.extent_pad;
-    extent = extent > 1.f ? extent : 1.f;  // NaN -> 1; start NaN still empties the bins
-    return {start, extent / static_cast<float>(pooled), size - rule.limit_pad};
+    const float extent = roundf(hi * scale) - start + rule.extent_pad;
+    // A NaN extent stays NaN, so every bin of the RoI is empty (SPEC section 2).
+    return {start, max_keep_nan(extent, 1.f) / static_cast<float>(pooled), size - rule.limit_pad};
   }
 
   // Bin `index`: floor(index * bin) + start to ceil((index + 1) * bin) + start, clipped.

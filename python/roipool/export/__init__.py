@@ -1,11 +1,16 @@
 """PyTorch -> ONNX export of the roipool ops (domain ``roipool``, opset 1).
 
 :func:`export_onnx` runs either exporter of ``torch.onnx``: the dynamo exporter with
-:func:`translation_table`, or the TorchScript exporter with the symbolics that
-:func:`register_torchscript_symbolics` registers. ``standard_ops=True`` writes standard
+:func:`translation_table`, or the TorchScript exporter with the symbolics that importing
+:mod:`roipool.ops` registers. A plain ``torch.onnx.export`` (either exporter) writes the
+same ``roipool`` nodes (:mod:`roipool.ops._onnx_symbolic`). ``standard_ops=True`` writes standard
 ONNX where it is exact (RoIAlign avg -> ``RoiAlign``, RoIPool -> ``MaxRoiPool``) and
 keeps ``roipool`` nodes for everything else. :func:`capture_torchvision` routes
-torchvision's RoI ops through roipool so unmodified torchvision models export too.
+torchvision's RoI ops through roipool so unmodified torchvision models export too, and
+:func:`export_detector` exports a whole torchvision two-stage detector (images ->
+detections) with either exporter. Importing this package registers the roipool ONNX
+schemas (:func:`onnx_schema`) with ``onnx.defs``, so ``onnx.checker`` and
+``onnx.shape_inference`` know the nodes.
 """
 
 from __future__ import annotations
@@ -27,9 +32,18 @@ from roipool.export._contract import (
     OPSET_VERSION,
     PLUGIN_NAMESPACE,
 )
+from roipool.export._detectors import (
+    DetectorExportError,
+    DetectorGraph,
+    detector_output_names,
+    export_detector,
+)
 from roipool.export._dynamo import translation_table
-from roipool.export._torchscript import register_torchscript_symbolics
+from roipool.export._ort_shapes import symbolic_shape_infer
+from roipool.export._schemas import onnx_schema, register_schemas
+from roipool.export._torchscript import register_torchscript_symbolics, standard_ops_option
 from roipool.export._torchvision import capture_torchvision
+from roipool.ops._onnx_symbolic import rewrite_disabled
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -39,11 +53,19 @@ __all__ = [
     "OPSET_VERSION",
     "OP_NAMES",
     "PLUGIN_NAMESPACE",
+    "DetectorExportError",
+    "DetectorGraph",
     "capture_torchvision",
+    "detector_output_names",
+    "export_detector",
     "export_onnx",
+    "onnx_schema",
     "register_torchscript_symbolics",
+    "symbolic_shape_infer",
     "translation_table",
 ]
+
+register_schemas()
 
 #: Newest ONNX IR version that onnxruntime 1.21 .. 1.31 load; exported models are capped.
 MAX_IR_VERSION = 10
@@ -103,12 +125,13 @@ def _export_dynamo(model: torch.nn.Module, args: tuple[Any, ...],
         dynamic_shapes = _axes_to_shapes(dynamic_axes, input_names, len(args))
         if _takes_var_positional(model):
             dynamic_shapes = (dynamic_shapes,)
-    program = torch.onnx.export(
-        model, args, dynamo=True, opset_version=opset,
-        custom_translation_table=translation_table(standard_ops=standard_ops, opset=opset),
-        input_names=list(input_names) if input_names else None,
-        output_names=list(output_names) if output_names else None,
-        dynamic_shapes=dynamic_shapes, verbose=False)
+    with rewrite_disabled():  # the translation table below writes the nodes
+        program = torch.onnx.export(
+            model, args, dynamo=True, opset_version=opset,
+            custom_translation_table=translation_table(standard_ops=standard_ops, opset=opset),
+            input_names=list(input_names) if input_names else None,
+            output_names=list(output_names) if output_names else None,
+            dynamic_shapes=dynamic_shapes, verbose=False)
     return program.model_proto
 
 
@@ -147,14 +170,14 @@ def _export_torchscript(model: torch.nn.Module, args: tuple[Any, ...],
                         input_names: Sequence[str] | None, output_names: Sequence[str] | None,
                         dynamic_axes: DynamicAxes | None, standard_ops: bool,
                         opset: int) -> onnx.ModelProto:
-    register_torchscript_symbolics(standard_ops=standard_ops, opset=opset)
     buffer = io.BytesIO()
-    torch.onnx.export(
-        model, args, buffer, dynamo=False, opset_version=opset,
-        custom_opsets={DOMAIN: OPSET_VERSION},
-        input_names=list(input_names) if input_names else None,
-        output_names=list(output_names) if output_names else None,
-        dynamic_axes=_plain_axes(dynamic_axes))
+    with standard_ops_option(standard_ops):
+        torch.onnx.export(
+            model, args, buffer, dynamo=False, opset_version=opset,
+            custom_opsets={DOMAIN: OPSET_VERSION},
+            input_names=list(input_names) if input_names else None,
+            output_names=list(output_names) if output_names else None,
+            dynamic_axes=_plain_axes(dynamic_axes))
     return onnx.load_from_string(buffer.getvalue())
 
 

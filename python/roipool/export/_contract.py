@@ -26,6 +26,14 @@ ATTRIBUTE_TYPES: dict[str, str] = {
     "spatial_scales": "floats",
 }
 
+#: Value of an absent attribute (``default_attrs()`` in the core; a test checks it).
+#: ``spatial_scales`` has none: MultiScaleRoIAlign requires it.
+ATTRIBUTE_DEFAULTS: dict[str, int | float | str] = {
+    "pooled_h": 7, "pooled_w": 7, "sampling_ratio": -1, "aligned": 0, "clockwise": 0,
+    "canonical_level": 4, "spatial_scale": 1.0, "gamma": 0.1, "canonical_scale": 0.0,
+    "roi_scale_factor": 1.0, "mode": "avg", "level_mapping": "torchvision",
+}
+
 
 @dataclass(frozen=True)
 class OpContract:
@@ -37,6 +45,8 @@ class OpContract:
     tensor_args: tuple[str, ...]
     #: Attribute arguments of the torch op, in schema order after the tensor arguments.
     attributes: tuple[str, ...]
+    #: Columns of a rois row: (batch_index, box...) (``roipool_rois_columns`` in the core).
+    rois_columns: int = 5
 
     def node_attributes(self, values: Sequence[Any]) -> dict[str, int | float | str | list[float]]:
         """ONNX attribute values (bools as INT 0/1, floats as float) for the torch op's
@@ -77,7 +87,7 @@ CONTRACTS: Mapping[str, OpContract] = {c.snake_name: c for c in (
                ("pooled_h", "pooled_w", "sampling_ratio", "aligned", "spatial_scales",
                 "level_mapping", "canonical_scale", "canonical_level", "roi_scale_factor")),
     OpContract("roi_align_rotated", "RoIAlignRotated", ("input", "rois"),
-               (*_POOL, "sampling_ratio", "aligned", "clockwise")),
+               (*_POOL, "sampling_ratio", "aligned", "clockwise"), rois_columns=6),
     OpContract("prroi_pool", "PrRoIPool", ("input", "rois"), _POOL),
 )}
 

@@ -6,14 +6,12 @@ with ``standard_ops``, the exact standard-ONNX form) through :mod:`roipool.expor
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import onnxscript
 import torch
-from onnx.defs import OpSchema
 
 from roipool.export import _nodes
 from roipool.export._contract import (
@@ -23,54 +21,12 @@ from roipool.export._contract import (
     OPSET_VERSION,
     OpContract,
 )
+from roipool.export._schemas import onnx_schema
 
-_FLOAT_TYPES = ["tensor(float)", "tensor(float16)", "tensor(bfloat16)"]
-_ATTR_SCHEMA_TYPES = {"int": OpSchema.AttrType.INT, "float": OpSchema.AttrType.FLOAT,
-                      "string": OpSchema.AttrType.STRING, "floats": OpSchema.AttrType.FLOATS}
 _PY_TYPES: dict[str, Any] = {"int": int, "float": float, "string": str,
                              "floats": Sequence[float]}
 _BOOL_ATTRIBUTES = ("aligned", "clockwise")
-_OPTIONAL_INPUTS = ("offset", "mask")
 _DEFAULT_OPSET = onnxscript.opset18
-_BY_OP_TYPE = {c.op_type: c for c in CONTRACTS.values()}
-
-
-def _formal(name: str, type_str: str, option: Any = OpSchema.FormalParameterOption.Single,
-            ) -> OpSchema.FormalParameter:
-    return OpSchema.FormalParameter(name, type_str, param_option=option)
-
-
-def _input_parameters(contract: OpContract) -> list[OpSchema.FormalParameter]:
-    if "features" in contract.tensor_args:
-        # One variadic (rois, feature_0, ...): the exporter's argument matching repeats a
-        # single input that precedes a variadic one.
-        return [_formal("inputs", "T", OpSchema.FormalParameterOption.Variadic)]
-    params = []
-    for name in contract.tensor_args:
-        if name == "rois":
-            params.append(_formal("rois", "T1"))
-        elif name in _OPTIONAL_INPUTS:
-            params.append(_formal(name, "T", OpSchema.FormalParameterOption.Optional))
-        else:
-            params.append(_formal(name, "T"))
-    return params
-
-
-@functools.cache
-def onnx_schema(op_type: str) -> OpSchema:
-    """An (unregistered) ONNX schema of the roipool node, for onnxscript to call it."""
-    contract = _BY_OP_TYPE[op_type]
-    attributes = [OpSchema.Attribute(name, _ATTR_SCHEMA_TYPES[ATTRIBUTE_TYPES[name]], "",
-                                     required=False)
-                  for name in contract.attributes]
-    attributes.append(OpSchema.Attribute("plugin_namespace", OpSchema.AttrType.STRING, "",
-                                         required=False))
-    return OpSchema(contract.op_type, DOMAIN, OPSET_VERSION,
-                    inputs=_input_parameters(contract),
-                    outputs=[_formal("output", "T")],
-                    type_constraints=[("T", _FLOAT_TYPES, "feature maps and output"),
-                                      ("T1", _FLOAT_TYPES, "rois")],
-                    attributes=attributes)
 
 
 class _OnnxscriptBuilder:

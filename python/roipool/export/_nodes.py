@@ -78,7 +78,7 @@ def emit(builder: GraphBuilder, contract: OpContract, tensors: Sequence[Any],
     """
     form = standard_form(contract, attrs, opset) if standard_ops else None
     if form is None:
-        return builder.node(contract.op_type, _without_trailing_absent(tensors), dict(attrs),
+        return builder.node(contract.op_type, without_trailing_absent(tensors), dict(attrs),
                             domain=DOMAIN)
     input, rois = tensors
     if form.op_type == "MaxRoiPool":
@@ -91,7 +91,7 @@ def emit(builder: GraphBuilder, contract: OpContract, tensors: Sequence[Any],
     return builder.node("RoiAlign", [input, boxes, batch_index], form.attrs)
 
 
-def _without_trailing_absent(tensors: Sequence[Any]) -> list[Any]:
+def without_trailing_absent(tensors: Sequence[Any]) -> list[Any]:
     """`tensors` less its trailing absent (None) inputs, which ONNX lets a node omit.
 
     Written as empty names they would reach TensorRT's ONNX parser as null plugin inputs

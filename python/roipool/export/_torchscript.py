@@ -1,9 +1,11 @@
-"""TorchScript exporter support (``torch.onnx.export(..., dynamo=False)``): symbolic
-functions registered for every ``roipool::<op>`` custom op."""
+"""TorchScript exporter support (``torch.onnx.export(..., dynamo=False)``): the symbolic
+function of every ``roipool::<op>`` custom op (registered by
+:mod:`roipool.ops._onnx_symbolic` when roipool.ops is imported)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -17,14 +19,11 @@ from roipool.export._contract import (
     output_channels,
 )
 
-#: Default-domain opset from which the symbolics apply (all of them).
-_FROM_OPSET = 1
-
 _DESCRIPTORS = {"int": "i", "float": "f", "string": "s", "floats": "fs"}
 _SUFFIXES = {int: "i", float: "f", str: "s"}
 
-#: (standard_ops, opset) of the symbolics currently registered, None before the first call.
-_registered: tuple[bool, int] | None = None
+#: Whether the symbolics write standard ONNX where exact (``standard_ops``).
+_standard_ops = False
 
 
 class _TorchScriptBuilder:
@@ -52,23 +51,23 @@ def _suffix(value: Any) -> str:
     return _SUFFIXES[type(sample)]
 
 
-def _symbolic(contract: OpContract, standard_ops: bool, opset: int) -> Any:
-    def symbolic(g: Any, *args: Any) -> Any:
-        count = len(contract.tensor_args)
-        tensors: list[Any] = []
-        for name, value in zip(contract.tensor_args, args[:count], strict=True):
-            if name == "features":
-                tensors.extend(symbolic_helper._unpack_list(value))
-            else:
-                tensors.append(None if symbolic_helper._is_none(value) else value)
-        values = [symbolic_helper._get_const(value, _DESCRIPTORS[ATTRIBUTE_TYPES[name]], name)
-                  for name, value in zip(contract.attributes, args[count:], strict=True)]
-        attrs = contract.node_attributes(values)
-        output = _nodes.emit(_TorchScriptBuilder(g), contract, tensors, attrs,
-                             standard_ops=standard_ops, opset=opset)
-        return output.setType(_output_type(contract, tensors, attrs))
-
-    return symbolic
+def symbolic(name: str, g: Any, *args: Any) -> Any:
+    """The node(s) of ``torch.ops.roipool.<name>`` in the TorchScript exporter's graph `g`
+    (the symbolic function :mod:`roipool.ops._onnx_symbolic` registers for each op)."""
+    contract = CONTRACTS[name]
+    count = len(contract.tensor_args)
+    tensors: list[Any] = []
+    for arg, value in zip(contract.tensor_args, args[:count], strict=True):
+        if arg == "features":
+            tensors.extend(symbolic_helper._unpack_list(value))
+        else:
+            tensors.append(None if symbolic_helper._is_none(value) else value)
+    values = [symbolic_helper._get_const(value, _DESCRIPTORS[ATTRIBUTE_TYPES[attr]], attr)
+              for attr, value in zip(contract.attributes, args[count:], strict=True)]
+    attrs = contract.node_attributes(values)
+    output = _nodes.emit(_TorchScriptBuilder(g), contract, tensors, attrs,
+                         standard_ops=_standard_ops, opset=g.opset)
+    return output.setType(_output_type(contract, tensors, attrs))
 
 
 def _output_type(contract: OpContract, tensors: Sequence[Any], attrs: dict[str, Any]) -> Any:
@@ -81,19 +80,30 @@ def _output_type(contract: OpContract, tensors: Sequence[Any], attrs: dict[str, 
     return feature_type.with_sizes([None, channels, attrs["pooled_h"], attrs["pooled_w"]])
 
 
-def register_torchscript_symbolics(*, standard_ops: bool = False, opset: int = 17) -> None:
-    """Register symbolic functions so ``torch.onnx.export(..., dynamo=False)`` writes every
-    ``torch.ops.roipool.*`` op as a ``roipool``-domain node (standard ONNX where exact when
-    `standard_ops`, for default-domain `opset`). Idempotent; calling it again with other
-    options replaces the registration. Pass ``custom_opsets={"roipool": 1}`` to the export
-    (:func:`roipool.export.export_onnx` does)."""
-    global _registered
-    import roipool.ops  # noqa: F401  (registers torch.ops.roipool.*)
+def register_torchscript_symbolics(*, standard_ops: bool = False,
+                                  opset: int | None = None) -> None:
+    """Make ``torch.onnx.export(..., dynamo=False)`` write every ``torch.ops.roipool.*``
+    op as a ``roipool``-domain node, or standard ONNX where exact when `standard_ops`
+    (for the export's default-domain opset).
 
-    if _registered == (standard_ops, opset):
-        return
-    for name, contract in CONTRACTS.items():
-        torch.onnx.register_custom_op_symbolic(f"roipool::{name}",
-                                               _symbolic(contract, standard_ops, opset),
-                                               _FROM_OPSET)
-    _registered = (standard_ops, opset)
+    Importing :mod:`roipool.ops` already registers the symbolics with
+    ``standard_ops=False``; this (idempotent) call changes that default for later
+    exports. :func:`roipool.export.export_onnx` sets `standard_ops` for its own export
+    only. `opset` is accepted for earlier callers and not needed: the symbolics read the
+    default-domain opset of the export they run in."""
+    del opset
+    import roipool.ops  # noqa: F401  (registers torch.ops.roipool.* and the symbolics)
+
+    global _standard_ops
+    _standard_ops = standard_ops
+
+
+@contextlib.contextmanager
+def standard_ops_option(standard_ops: bool) -> Iterator[None]:
+    """`standard_ops` for the TorchScript exports run within the block."""
+    global _standard_ops
+    saved, _standard_ops = _standard_ops, standard_ops
+    try:
+        yield
+    finally:
+        _standard_ops = saved

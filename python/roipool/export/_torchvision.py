@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from torch import Tensor
 
 from roipool import ops
+from roipool.ops.modules import infer_scale, select_features
 
 #: Modules whose globals hold torchvision's RoI functions, and the functions replaced.
 _FUNCTION_HOMES = ("torchvision.ops", "torchvision.ops.roi_align", "torchvision.ops.roi_pool",
@@ -60,9 +60,15 @@ def capture_torchvision() -> Iterator[None]:
 def _multi_scale_forward(self: Any, x: dict[str, Tensor], boxes: list[Tensor],
                          image_shapes: list[tuple[int, int]]) -> Tensor:
     """torchvision ``MultiScaleRoIAlign.forward`` as one roipool op (torchvision levels,
-    ``aligned=False`` like torchvision)."""
-    features = [x[name] for name in self.featmap_names]
-    scales = _infer_scales(features, image_shapes)
+    ``aligned=False`` like torchvision): the maps named in ``featmap_names`` that `x`
+    holds, and torchvision's scales (its cached ``scales`` when it has them)."""
+    features = select_features(x, self.featmap_names)
+    scales = getattr(self, "scales", None)
+    if scales is None or len(scales) != len(features):
+        if not image_shapes:
+            raise ValueError("image_shapes must not be empty")
+        max_height = max(shape[0] for shape in image_shapes)
+        scales = [infer_scale(f.shape, (max_height, 0)) for f in features]
     output_size = self.output_size
     if isinstance(output_size, int):
         output_size = (output_size, output_size)
@@ -70,11 +76,3 @@ def _multi_scale_forward(self: Any, x: dict[str, Tensor], boxes: list[Tensor],
         features, boxes, tuple(output_size), scales, self.sampling_ratio, aligned=False,
         level_mapping="torchvision", canonical_scale=float(self.canonical_scale),
         canonical_level=int(self.canonical_level))
-
-
-def _infer_scales(features: Sequence[Tensor], image_shapes: Sequence[tuple[int, int]],
-                  ) -> list[float]:
-    """Per-level scale as torchvision infers it: the power of two nearest to
-    feature size / largest image size (height decides, like torchvision)."""
-    max_height = max(int(shape[0]) for shape in image_shapes)
-    return [2.0 ** round(math.log2(int(f.shape[-2]) / max_height)) for f in features]

@@ -6,7 +6,7 @@ when built, the pure-PyTorch :mod:`roipool.ops.reference` otherwise).
 
 from __future__ import annotations
 
-from roipool.ops import _library, reference
+from roipool.ops import _library, _onnx_symbolic, reference
 from roipool.ops.functional import (
     deform_roi_pool,
     multi_scale_roi_align,
@@ -29,6 +29,8 @@ from roipool.ops.modules import (
     RoIPool,
     RoIWarp,
 )
+
+_onnx_symbolic.register()
 
 __all__ = [
     "DeformRoIPool",

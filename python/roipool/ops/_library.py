@@ -2,8 +2,9 @@
 
 The forward runs the native kernel core (``roipool._native``) when it is built for the
 input's device and dtype, unless ``ROIPOOL_DISABLE_NATIVE`` is set; otherwise the
-pure-PyTorch reference. The backward is always the vector-Jacobian product of the
-reference, so gradients are exact whatever ran the forward.
+pure-PyTorch reference. The backward (``<op>_backward``) likewise runs the native
+backward kernels, else the vector-Jacobian product of the reference. CPU kernels use
+``torch.get_num_threads()`` threads.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor
 
 from roipool.ops import reference
+from roipool.ops._checks import check_op_tensors
 
 _NATIVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -33,6 +35,8 @@ def _native_forward(op: str, features: Sequence[Tensor], rois: Tensor,
                     attrs: Mapping[str, Any], offset: Tensor | None = None,
                     mask: Tensor | None = None) -> Tensor | None:
     """The native kernel's result, or None when the reference must run instead."""
+    check_op_tensors(op, features, rois, offset, mask,
+                     "features" if op == "multi_scale_roi_align" else "input")
     if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
         return None
     native = _native_module()
@@ -40,28 +44,74 @@ def _native_forward(op: str, features: Sequence[Tensor], rois: Tensor,
         return None
     if rois.dtype not in (torch.float32, features[0].dtype):
         rois = rois.float()
-    return native.forward(op, list(features), rois, attrs, offset=offset, mask=mask)
+    return native.forward(op, list(features), rois, attrs, offset=offset, mask=mask,
+                          num_threads=torch.get_num_threads())
 
 
 # ----------------------------------------------------------------------------- autograd
 
-# Holds the backward ops: the vjp runs inside an opaque op (<op>_backward) so that
-# torch.compile / AOT autograd can trace a graph containing it (the reference itself is
-# data-dependent and not traceable).
+# Holds the backward ops: the gradient runs inside an opaque op (<op>_backward) so that
+# torch.compile / AOT autograd can trace a graph containing it. It runs the native
+# backward kernels (SPEC section 5) where the forward would run natively, else the
+# vector-Jacobian product of the reference (float64, other devices), which is also the
+# oracle the tests compare the kernels with.
 _LIB = torch.library.Library("roipool", "FRAGMENT")
+
+# Forward arguments that are tensors; every other argument is an ONNX attribute.
+_TENSOR_ARGS = ("input", "features", "rois", "offset", "mask")
+
+
+def _reads_input(name: str, named: Mapping[str, Any]) -> bool:
+    """Whether the backward of this call reads the input values (max modes, DeformRoIPool
+    offset/mask gradients, PrRoIPool's box gradient); otherwise only shapes are kept."""
+    return (name in ("roi_pool", "prroi_pool") or named.get("mode") == "max"
+            or named.get("offset") is not None or named.get("mask") is not None)
+
+
+def _stand_in(value: Any) -> Any:
+    """A stride-0 tensor (one element of storage) with the shape of `value` (or of each
+    tensor of a list): what backward keeps of a feature map whose values it never reads."""
+    if isinstance(value, (list, tuple)):
+        return [_stand_in(t) for t in value]
+    return value.new_zeros(()).expand(value.shape)
+
+
+def _native_backward(name: str, grad: Tensor, named: Mapping[str, Any]) -> list[Tensor] | None:
+    """Gradients from the native kernels, in `differentiable` order, or None when the
+    reference must compute them."""
+    features = named["features"] if "features" in named else [named["input"]]
+    if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
+        return None
+    native = _native_module()
+    if native is None or not native.available(features[0].device):
+        return None
+    offset, mask = named.get("offset"), named.get("mask")
+    attrs = {k: v for k, v in named.items() if k not in _TENSOR_ARGS}
+    g = native.backward(name, grad, features, named["rois"], attrs, offset, mask,
+                        read_features=_reads_input(name, named), offset_grad=True,
+                        mask_grad=True, rois_grad=name == "prroi_pool",
+                        num_threads=torch.get_num_threads())
+    grads = list(g.features)
+    grads += [t for t in (g.offset, g.mask, g.rois) if t is not None]
+    return grads
 
 
 def _register_autograd(name: str, ref: Callable[..., Tensor],
                        differentiable: Sequence[int]) -> None:
-    """Backward of ``roipool::<name>`` = vjp of `ref` w.r.t. the inputs at positions
-    `differentiable` (each a tensor, an optional tensor or a list of tensors)."""
-    forward_schema = str(getattr(torch.ops.roipool, name).default._schema)
+    """Backward of ``roipool::<name>`` w.r.t. the inputs at positions `differentiable`
+    (each a tensor, an optional tensor or a list of tensors): native kernels, else the
+    vjp of `ref`."""
+    schema = getattr(torch.ops.roipool, name).default._schema
+    arg_names = [a.name for a in schema.arguments]
+    forward_schema = str(schema)
     arguments = forward_schema[forward_schema.index("(") + 1:forward_schema.rindex(") ->")]
     backward_name = f"{name}_backward"
     _LIB.define(f"{backward_name}(Tensor grad, {arguments}) -> Tensor[]")
 
-    def vjp(grad: Tensor, *inputs: Any) -> list[Tensor]:
-        args = list(inputs)
+    def reference_vjp(grad: Tensor, args: list[Any]) -> list[Tensor]:
+        leaves_in = [t for i in differentiable for t in _as_list(args[i])]
+        if grad.shape[0] == 0:  # K = 0: the reference output is not connected to inputs
+            return [torch.zeros(t.shape, dtype=t.dtype, device=t.device) for t in leaves_in]
         with torch.enable_grad():
             for i in differentiable:
                 if args[i] is not None:
@@ -69,17 +119,27 @@ def _register_autograd(name: str, ref: Callable[..., Tensor],
             out = ref(*args)
         leaves = [t for i in differentiable for t in _as_list(args[i])]
         grads = torch.autograd.grad(out, leaves, grad, allow_unused=True)
-        return [torch.zeros_like(t) if g is None else g
-                for g, t in zip(grads, leaves, strict=True)]
+        return [torch.zeros(t.shape, dtype=t.dtype, device=t.device) if g is None
+                else g.contiguous() for g, t in zip(grads, leaves, strict=True)]
+
+    def vjp(grad: Tensor, *inputs: Any) -> list[Tensor]:
+        grads = _native_backward(name, grad, dict(zip(arg_names, inputs, strict=True)))
+        return grads if grads is not None else reference_vjp(grad, list(inputs))
 
     def fake_vjp(grad: Tensor, *inputs: Any) -> list[Tensor]:
-        return [torch.empty_like(t) for i in differentiable for t in _as_list(inputs[i])]
+        # Contiguous, as both implementations return (never the inputs' strides).
+        return [torch.empty(t.shape, dtype=t.dtype, device=t.device)
+                for i in differentiable for t in _as_list(inputs[i])]
 
     _LIB.impl(backward_name, vjp, "CompositeExplicitAutograd")
     torch.library.register_fake(f"roipool::{backward_name}", fake_vjp, lib=_LIB)
     backward_op = getattr(torch.ops.roipool, backward_name).default
+    feature_position = arg_names.index("features" if "features" in arg_names else "input")
 
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        inputs = list(inputs)
+        if not _reads_input(name, dict(zip(arg_names, inputs, strict=True))):
+            inputs[feature_position] = _stand_in(inputs[feature_position])
         flat, layout = [], []
         for value in inputs:
             if isinstance(value, Tensor):
@@ -266,21 +326,25 @@ def prroi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
 
 def _fake_pooled(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                  *args: Any) -> Tensor:
+    check_op_tensors(None, [input], rois)
     return _pooled_like(input, rois, input.shape[1], pooled_h, pooled_w)
 
 
 def _fake_position_sensitive(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                              *args: Any) -> Tensor:
+    check_op_tensors(None, [input], rois)
     return _pooled_like(input, rois, input.shape[1] // (pooled_h * pooled_w), pooled_h, pooled_w)
 
 
 def _fake_deform(input: Tensor, rois: Tensor, offset: Tensor | None, mask: Tensor | None,
                  pooled_h: int, pooled_w: int, *args: Any) -> Tensor:
+    check_op_tensors("deform_roi_pool", [input], rois, offset, mask)
     return _pooled_like(input, rois, input.shape[1], pooled_h, pooled_w)
 
 
 def _fake_multi_scale(rois: Tensor, features: list[Tensor], pooled_h: int, pooled_w: int,
                       *args: Any) -> Tensor:
+    check_op_tensors("multi_scale_roi_align", features, rois, features_name="features")
     return _pooled_like(features[0], rois, features[0].shape[1], pooled_h, pooled_w)
 
 

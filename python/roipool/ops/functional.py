@@ -3,18 +3,20 @@
 ``boxes`` is either a ``[K, 5]`` tensor of ``(batch_index, x1, y1, x2, y2)`` rows
 (rotated: ``[K, 6]`` with ``(batch_index, cx, cy, w, h, theta)``) or a list with one
 ``[L_i, 4]`` (rotated ``[L_i, 5]``) tensor per image. Arguments are validated with
-``ValueError``/``TypeError`` naming the argument; the batch-index check reads the data
-and is skipped while tracing, exporting, compiling or on fake/meta tensors.
+``ValueError``/``TypeError`` naming the argument; the batch-index check reads the data,
+so it runs only on CPU tensors (or with ``ROIPOOL_DEBUG_CHECKS=1``), never while
+tracing, exporting, compiling or on fake/meta tensors.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from roipool.ops import _library
+from roipool.ops import _library, reference
 
 __all__ = [
     "deform_roi_pool",
@@ -32,13 +34,37 @@ BoxesLike = Tensor | Sequence[Tensor]
 OutputSize = int | Sequence[int]
 
 
+# The kernel core's bound on pooled_h / pooled_w.
+_MAX_POOLED = 65535
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _pair(output_size: OutputSize) -> tuple[int, int]:
-    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in size):
+    if _is_int(output_size):
+        size = (output_size, output_size)
+    elif isinstance(output_size, (list, tuple)):
+        size = tuple(output_size)
+    else:
+        size = ()
+    if len(size) != 2 or not all(_is_int(s) for s in size):
         raise TypeError(f"output_size must be an int or a pair of ints, got {output_size!r}")
-    if size[0] <= 0 or size[1] <= 0:
-        raise ValueError(f"output_size must be positive, got {output_size!r}")
+    if not all(1 <= s <= _MAX_POOLED for s in size):
+        raise ValueError(f"output_size must be in [1, {_MAX_POOLED}], got {output_size!r}")
     return size[0], size[1]
+
+
+def _check_int(value: object, name: str, low: int, high: int) -> None:
+    """An int (not a bool or float) in [low, high], else TypeError / ValueError naming it."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not low <= value <= high:
+        # An int64 lower bound is the schema's, not the op's: name it only when broken.
+        if low == -(2**63) and value >= low:
+            raise ValueError(f"{name} must be <= {high}, got {value!r}")
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
 def _is_symbolic(*tensors: Tensor) -> bool:
@@ -49,6 +75,15 @@ def _is_symbolic(*tensors: Tensor) -> bool:
     from torch._subclasses.fake_tensor import is_fake
 
     return any(t.device.type == "meta" or is_fake(t) for t in tensors)
+
+
+def _checks_batch_index(rois: Tensor, like: Tensor) -> bool:
+    """Whether to check batch indices here: reading them back costs a device-to-host sync
+    on accelerators (and breaks CUDA graph capture), so only for CPU tensors, or anywhere
+    with ROIPOOL_DEBUG_CHECKS=1; the kernels give such RoIs zeros (SPEC 2) regardless."""
+    if _is_symbolic(rois, like):
+        return False
+    return rois.device.type == "cpu" or os.environ.get("ROIPOOL_DEBUG_CHECKS") == "1"
 
 
 def _check_feature(input: Tensor, name: str = "input") -> None:
@@ -75,9 +110,10 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
                 raise ValueError(f"boxes[{i}] must be [L, {columns - 1}], got {shape}")
         if not boxes:
             return like.new_zeros((0, columns))
+        # Like torchvision's convert_boxes_to_roi_format: full_like keeps every L_i (so K)
+        # symbolic in traced and exported graphs, where len(b) would bake it in.
         dtype = boxes[0].dtype
-        index = torch.cat([torch.full((len(b), 1), i, dtype=dtype, device=b.device)
-                           for i, b in enumerate(boxes)])
+        index = torch.cat([torch.full_like(b[:, :1], i, dtype=dtype) for i, b in enumerate(boxes)])
         rois = torch.cat([index, torch.cat(list(boxes)).to(dtype)], dim=1)
     else:
         raise TypeError(f"boxes must be a tensor or a list of tensors, got {type(boxes).__name__}")
@@ -85,15 +121,27 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
         raise TypeError(f"boxes must be floating point, got {rois.dtype}")
     if rois.device != like.device:
         raise ValueError(f"boxes are on {rois.device} but the input is on {like.device}")
-    if not _is_symbolic(rois, like) and rois.shape[0] > 0:
-        column = rois[:, 0]
-        bad = ~((column >= 0) & (column < like.shape[0]) & (column == torch.trunc(column)))
-        if bool(bad.any()):
-            row = int(bad.nonzero()[0, 0])
-            value = float(column[row].detach())
+    if _checks_batch_index(rois, like) and rois.shape[0] > 0:
+        row = _first_invalid_row(rois, like.shape[0])
+        if row >= 0:
+            value = float(rois[row, 0].detach())
             raise ValueError(f"boxes row {row}: batch index {value} is not an integer in "
                              f"[0, {like.shape[0]})")
     return rois
+
+
+def _first_invalid_row(rois: Tensor, batch: int) -> int:
+    """First row whose batch index is not an integer in [0, batch), else -1: one call
+    into the core for host rois, tensor ops otherwise."""
+    from roipool.ops._library import _native_module
+
+    native = _native_module()
+    row = native.first_invalid_batch_index(rois.detach(), batch) if native else None
+    if row is not None:
+        return row
+    column = rois[:, 0]
+    bad = ~((column >= 0) & (column < batch) & (column == torch.trunc(column)))
+    return int(bad.nonzero()[0, 0]) if bool(bad.any()) else -1
 
 
 def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:
@@ -103,8 +151,8 @@ def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:
 
 
 def _check_sampling_ratio(sampling_ratio: int) -> None:
-    if not isinstance(sampling_ratio, int) or isinstance(sampling_ratio, bool):
-        raise TypeError(f"sampling_ratio must be an int, got {sampling_ratio!r}")
+    # <= 0 is adaptive; the lower bound only keeps the value an int64 for the schema.
+    _check_int(sampling_ratio, "sampling_ratio", -(2**63), reference.MAX_SAMPLING_GRID)
 
 
 def _check_mode(mode: str) -> None:
@@ -229,6 +277,7 @@ def multi_scale_roi_align(features: Sequence[Tensor], boxes: BoxesLike, output_s
         raise ValueError("canonical_scale and roi_scale_factor must be > 0")
     ph, pw = _pair(output_size)
     _check_sampling_ratio(sampling_ratio)
+    _check_int(canonical_level, "canonical_level", -64, 64)
     rois = _rois(boxes, features[0], 5)
     return _library.multi_scale_roi_align(rois, list(features), ph, pw, sampling_ratio,
                                           bool(aligned), scales, level_mapping,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from roipool.ops import functional as F
@@ -124,24 +124,45 @@ class PrRoIPool(_Pooler):
 
 
 def infer_scale(feature_size: Sequence[int], image_size: Sequence[int]) -> float:
-    """torchvision's rule: the power of two nearest to feature size / image size."""
-    scales = [2.0 ** round(math.log2(f / i))
-              for f, i in zip(feature_size[-2:], image_size[-2:], strict=True)]
-    if scales[0] != scales[1]:
-        raise ValueError(f"feature map {tuple(feature_size)} is not a uniform power-of-two "
-                         f"scale of the image {tuple(image_size)}")
-    return scales[0]
+    """torchvision's rule: the power of two nearest (float32 log2, rounded half to even)
+    to feature height / image height; the width is not consulted, as in torchvision."""
+    ratio = _size_hint(feature_size[-2]) / _size_hint(image_size[-2])
+    return 2.0 ** float(torch.tensor(ratio).log2().round())
+
+
+def _size_hint(size: int | torch.SymInt) -> float:
+    """A size's value; for a symbolic size while exporting, its example value without
+    installing a guard (a pyramid's scales are attributes of the exported node)."""
+    if isinstance(size, torch.SymInt):
+        from torch.fx.experimental import symbolic_shapes
+
+        # optimization_hint (torch >= 2.14) replaced hint_int; neither adds a guard.
+        hint = getattr(symbolic_shapes, "optimization_hint", None) or symbolic_shapes.hint_int
+        return float(hint(size))
+    return float(size)
+
+
+def select_features(x: Mapping[str, Tensor], featmap_names: Sequence[str]) -> list[Tensor]:
+    """The maps of `x` whose names are in `featmap_names`, in `x`'s order (torchvision's
+    rule: names the backbone does not produce are skipped)."""
+    names = set(featmap_names)
+    features = [value for name, value in x.items() if name in names]
+    if not features:
+        raise ValueError(f"none of featmap_names {list(featmap_names)} is among the feature "
+                         f"maps {list(x)}")
+    return features
 
 
 class MultiScaleRoIAlign(nn.Module):
     """torchvision.ops.MultiScaleRoIAlign drop-in.
 
-    ``forward(x, boxes, image_shapes)`` takes a dict of feature maps (only
-    ``featmap_names`` are used, in that order, finest first), per-image boxes and the
-    image sizes, from which each level's scale is inferred like torchvision. The simple
-    list form ``forward([f0, f1, ...], boxes)`` uses ``spatial_scales`` given here (or
-    infers them when ``image_shapes`` is passed). ``level_mapping="mmdet"`` with
-    ``canonical_scale`` = finest_scale (56) reproduces mmdet's SingleRoIExtractor.
+    ``forward(x, boxes, image_shapes)`` takes a dict of feature maps (those named in
+    ``featmap_names`` and present are used, in the dict's order, finest first),
+    per-image boxes and the image sizes, from which each level's scale is inferred like
+    torchvision. The simple list form ``forward([f0, f1, ...], boxes)`` uses
+    ``spatial_scales`` given here (or infers them when ``image_shapes`` is passed).
+    ``level_mapping="mmdet"`` with ``canonical_scale`` = finest_scale (56)
+    reproduces mmdet's SingleRoIExtractor.
     """
 
     def __init__(self, featmap_names: Sequence[str], output_size: OutputSize,
@@ -162,7 +183,7 @@ class MultiScaleRoIAlign(nn.Module):
 
     def forward(self, x: Mapping[str, Tensor] | Sequence[Tensor], boxes: BoxesLike,
                 image_shapes: Sequence[Sequence[int]] | None = None) -> Tensor:
-        features = ([x[name] for name in self.featmap_names] if isinstance(x, Mapping)
+        features = (select_features(x, self.featmap_names) if isinstance(x, Mapping)
                     else list(x))
         if image_shapes:
             image_size = [max(s[0] for s in image_shapes), max(s[1] for s in image_shapes)]

@@ -21,7 +21,9 @@ bins containing -inf values return -inf (not 0).
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -29,7 +31,10 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "ADAPTIVE_SAMPLE_LIMIT_VARIABLE",
+    "DEFAULT_ADAPTIVE_SAMPLE_LIMIT",
     "MAX_SAMPLING_GRID",
+    "adaptive_sample_limit",
     "deform_roi_pool_reference",
     "multi_scale_roi_align_reference",
     "prroi_pool_reference",
@@ -43,6 +48,13 @@ __all__ = [
 
 # Samples per bin axis are capped like the kernel core's kMaxSamplingGrid.
 MAX_SAMPLING_GRID = 1024
+# The kernel core's bound on pooled_h / pooled_w.
+_MAX_POOLED = 65535
+# The kernel core's bound on adaptive samples along one axis of one RoI (all its bins
+# together): the environment variable when set, else the default (sampling.h).
+ADAPTIVE_SAMPLE_LIMIT_VARIABLE = "ROIPOOL_ADAPTIVE_SAMPLE_LIMIT"
+DEFAULT_ADAPTIVE_SAMPLE_LIMIT = 1024
+_MAX_ADAPTIVE_SAMPLE_LIMIT = 1 << 20
 # Upper bound on the elements gathered per chunk of RoIs (a chunk holds >= 1 RoI).
 _CHUNK_ELEMENTS = 1 << 23
 
@@ -57,7 +69,16 @@ def _compute_dtype(input: Tensor) -> torch.dtype:
     return torch.float64 if input.dtype == torch.float64 else torch.float32
 
 
-def _check_inputs(input: Tensor, rois: Tensor, columns: int) -> None:
+def _check_inputs(input: Tensor, rois: Tensor, columns: int, pooled_h: int, pooled_w: int,
+                  spatial_scale: float = 1.0, sampling_ratio: int = 0) -> None:
+    """The kernel core's checks of one call (same rules, Python wording)."""
+    if not (1 <= pooled_h <= _MAX_POOLED and 1 <= pooled_w <= _MAX_POOLED):
+        raise ValueError(f"pooled_h and pooled_w must be in [1, {_MAX_POOLED}], got "
+                         f"{pooled_h}x{pooled_w}")
+    if not (math.isfinite(spatial_scale) and spatial_scale > 0):
+        raise ValueError(f"spatial_scale must be finite and > 0, got {spatial_scale}")
+    if sampling_ratio > MAX_SAMPLING_GRID:
+        raise ValueError(f"sampling_ratio must be <= {MAX_SAMPLING_GRID}, got {sampling_ratio}")
     if input.dim() != 4:
         raise ValueError(f"input must be [B, C, H, W], got shape {tuple(input.shape)}")
     if rois.dim() != 2 or rois.shape[1] != columns:
@@ -72,25 +93,45 @@ def _round_half_away(x: Tensor) -> Tensor:
     return torch.where((x - whole).abs() >= 0.5, whole + torch.sign(x), whole)
 
 
-def _batch_index(column: Tensor, batch: int) -> tuple[Tensor, Tensor]:
-    """(index, ok): RoIs whose batch index is not an integer in [0, batch) (NaN too) get
-    ok = False and index 0, so they read a valid plane and are zeroed by the caller."""
+def _batch_index(rois: Tensor, batch: int) -> tuple[Tensor, Tensor]:
+    """(index, ok): RoIs whose batch index is not an integer in [0, batch) (NaN too) or
+    that have a NaN coordinate get ok = False and index 0, so they read a valid plane and
+    are zeroed by the caller (SPEC section 2), whatever else multiplies their bins."""
+    column = rois[:, 0]
     ok = (column >= 0) & (column < batch) & (column == torch.trunc(column))
+    ok = ok & ~torch.isnan(rois[:, 1:]).any(dim=1)
     return torch.where(ok, column, 0).long(), ok
 
 
+@functools.cache
+def adaptive_sample_limit() -> int:
+    """The most adaptive samples one RoI takes along one axis, all bins together: the
+    ``ROIPOOL_ADAPTIVE_SAMPLE_LIMIT`` environment variable when set, else 1024 (read once
+    per process, like the kernel core)."""
+    text = os.environ.get(ADAPTIVE_SAMPLE_LIMIT_VARIABLE, "")
+    if not text:
+        return DEFAULT_ADAPTIVE_SAMPLE_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= _MAX_ADAPTIVE_SAMPLE_LIMIT:
+        raise ValueError(f"{ADAPTIVE_SAMPLE_LIMIT_VARIABLE} must be an integer in "
+                         f"[1, {_MAX_ADAPTIVE_SAMPLE_LIMIT}], got {text!r}")
+    return int(text)
+
+
 def _grid_size(sampling_ratio: int, extent: Tensor, pooled: int) -> Tensor:
-    """Samples per bin along one axis (SPEC section 2), as int64 in [0, MAX_SAMPLING_GRID]."""
+    """Samples per bin along one axis (SPEC section 2) as int64: `sampling_ratio` when > 0,
+    else ceil(extent / pooled) in [0, max(1, limit // pooled)] (adaptive_sample_limit)."""
     if sampling_ratio > 0:
         return torch.full_like(extent, min(sampling_ratio, MAX_SAMPLING_GRID), dtype=torch.long)
+    cap = min(max(1, adaptive_sample_limit() // pooled), MAX_SAMPLING_GRID)
     grid = torch.ceil(extent / pooled)
-    grid = torch.nan_to_num(grid, nan=0.0).clamp(0, MAX_SAMPLING_GRID)
+    grid = torch.nan_to_num(grid, nan=0.0).clamp(0, cap)
     return grid.long()
 
 
 def _channel_table(input: Tensor) -> Tensor:
     """[B*H*W, C]: one row of channels per pixel, so a gather copies contiguous rows."""
-    return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
+    b, c, h, w = input.shape
+    return input.permute(0, 2, 3, 1).reshape(b * h * w, c)  # explicit: C may be 0
 
 
 def _ps_channel_table(input: Tensor, pooled_h: int, pooled_w: int) -> Tensor:
@@ -98,7 +139,9 @@ def _ps_channel_table(input: Tensor, pooled_h: int, pooled_w: int) -> Tensor:
     (c*ph + i)*pw + j (SPEC section 3.4), i.e. plane (b*ph + i)*pw + j."""
     b, c, h, w = input.shape
     planes = input.reshape(b, c // (pooled_h * pooled_w), pooled_h, pooled_w, h, w)
-    return planes.permute(0, 2, 3, 4, 5, 1).reshape(-1, c // (pooled_h * pooled_w))
+    # Explicit sizes: C may be 0.
+    return planes.permute(0, 2, 3, 4, 5, 1).reshape(b * pooled_h * pooled_w * h * w,
+                                                    c // (pooled_h * pooled_w))
 
 
 def _ps_plane_base(batch_index: Tensor, pooled_h: int, pooled_w: int, plane_size: int) -> Tensor:
@@ -148,7 +191,13 @@ def _gather_reduce(table: Tensor, index: Tensor, weight: Tensor, valid: Tensor,
         values = taps.squeeze(-2)
     else:
         values = torch.einsum("kijst,kijstc->kijsc", weight, taps)
-    return values.masked_fill(~valid.unsqueeze(-1), -math.inf).amax(dim=3)
+    return _first_max(values.masked_fill(~valid.unsqueeze(-1), -math.inf), dim=3)
+
+
+def _first_max(values: Tensor, dim: int) -> Tensor:
+    """Max over `dim` whose gradient goes wholly to the FIRST maximal entry (SPEC 5:
+    torchvision's RoIPool and mmcv's max RoIAlign do not split ties; ``amax`` would)."""
+    return values.gather(dim, values.argmax(dim=dim, keepdim=True)).squeeze(dim)
 
 
 def _empty_to_zero(pooled: Tensor, nonempty: Tensor) -> Tensor:
@@ -193,17 +242,17 @@ class _Planes:
         self.ok = ok  # [K] bool
 
     @classmethod
-    def single(cls, input: Tensor, batch_column: Tensor) -> _Planes:
+    def single(cls, input: Tensor, rois: Tensor) -> _Planes:
         b, _, h, w = input.shape
-        index, ok = _batch_index(batch_column, b)
+        index, ok = _batch_index(rois, b)
         size = torch.full_like(index, h)
         return cls(_channel_table(input), index * (h * w), size, torch.full_like(index, w), ok)
 
     @classmethod
-    def position_sensitive(cls, input: Tensor, batch_column: Tensor, pooled_h: int,
+    def position_sensitive(cls, input: Tensor, rois: Tensor, pooled_h: int,
                            pooled_w: int) -> _Planes:
         b, _, h, w = input.shape
-        index, ok = _batch_index(batch_column, b)
+        index, ok = _batch_index(rois, b)
         return cls(_ps_channel_table(input, pooled_h, pooled_w),
                    _ps_plane_base(index, pooled_h, pooled_w, h * w),
                    torch.full_like(index, h), torch.full_like(index, w), ok)
@@ -325,11 +374,16 @@ def _bilinear_pool(planes: _Planes, grid_h: Tensor, grid_w: Tensor, pooled: tupl
         results = [rows_block(rois, iy.view(1, 1, 1, -1, 1), ix) for iy in blocks]
         if mode == "avg":
             return torch.stack([r[0] for r in results]).sum(dim=0)
-        combined = torch.stack([r[0] for r in results]).amax(dim=0)
+        combined = _first_max(torch.stack([r[0] for r in results]), dim=0)
         return _empty_to_zero(combined, torch.stack([r[1] for r in results]).any(dim=0))
 
-    return _run_chunked((grid_h, grid_w), ph * pw * 4 * channels, channels, pooled, chunk,
-                        planes.table.dtype)
+    def zeroed_chunk(rois: Tensor) -> Tensor:
+        # RoIs that pool to zeros (bad batch index, NaN coordinate) are 0 even where
+        # their weight-0 taps read an inf or NaN pixel.
+        return torch.where(_chunk_view(planes.ok, rois, 3), chunk(rois), 0.0)
+
+    return _run_chunked((grid_h, grid_w), ph * pw * 4 * channels, channels, pooled,
+                        zeroed_chunk, planes.table.dtype)
 
 
 def _bin_coords(start: Tensor, bin_size: Tensor, grid: Tensor, sample: Tensor,
@@ -421,7 +475,7 @@ def _pixel_pool(planes: _Planes, rows: tuple[Tensor, Tensor], cols: tuple[Tensor
 def roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                        spatial_scale: float) -> Tensor:
     """RoIPool (SPEC 3.1, torchvision.ops.roi_pool): max over twice-quantised bins."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
     start = _round_half_away(r[:, 1:3] * spatial_scale)
@@ -430,7 +484,7 @@ def roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int
     _, _, h, w = x.shape
     rows = _quantised_bins(start[:, 1], size[:, 1], pooled_h, h)
     cols = _quantised_bins(start[:, 0], size[:, 0], pooled_w, w)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     return _pixel_pool(planes, rows, cols, (pooled_h, pooled_w), "max").to(input.dtype)
 
 
@@ -438,12 +492,12 @@ def roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: in
                         spatial_scale: float, sampling_ratio: int, aligned: bool,
                         mode: str) -> Tensor:
     """RoIAlign (SPEC 3.2): torchvision for ``avg``, mmcv for ``max``."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     if mode not in ("avg", "max"):
         raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5 if aligned else 0.0, not aligned,
                        (pooled_h, pooled_w), sampling_ratio, mode)
     return out.to(input.dtype)
@@ -455,7 +509,7 @@ def roi_warp_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int
     """RoIWarp (SPEC 3.3): round the scaled box to integers, then RoIAlign with
     aligned = 0 and scale 1 (the `aligned` attribute is accepted and ignored)."""
     del aligned  # RoIWarp is defined on the quantised box without the half-pixel offset
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     r = rois.to(_compute_dtype(input))
     quantised = torch.cat([r[:, :1], _round_half_away(r[:, 1:] * spatial_scale)], dim=1)
     return roi_align_reference(input, quantised, pooled_h, pooled_w, 1.0, sampling_ratio,
@@ -471,7 +525,7 @@ def _check_ps_channels(input: Tensor, pooled_h: int, pooled_w: int) -> None:
 def ps_roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                           spatial_scale: float) -> Tensor:
     """PSRoIPool (SPEC 3.4, torchvision.ops.ps_roi_pool, incl. its [0, H-1] clip)."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale)
     _check_ps_channels(input, pooled_h, pooled_w)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
@@ -480,18 +534,18 @@ def ps_roi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: 
     _, _, h, w = x.shape
     rows = _quantised_bins(start[:, 1], size[:, 1], pooled_h, h - 1)
     cols = _quantised_bins(start[:, 0], size[:, 0], pooled_w, w - 1)
-    planes = _Planes.position_sensitive(x, r[:, 0], pooled_h, pooled_w)
+    planes = _Planes.position_sensitive(x, r, pooled_h, pooled_w)
     return _pixel_pool(planes, rows, cols, (pooled_h, pooled_w), "avg").to(input.dtype)
 
 
 def ps_roi_align_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                            spatial_scale: float, sampling_ratio: int) -> Tensor:
     """PSRoIAlign (SPEC 3.4, torchvision.ops.ps_roi_align): always aligned, no clamp."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     _check_ps_channels(input, pooled_h, pooled_w)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
-    planes = _Planes.position_sensitive(x, r[:, 0], pooled_h, pooled_w)
+    planes = _Planes.position_sensitive(x, r, pooled_h, pooled_w)
     out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5, False, (pooled_h, pooled_w),
                        sampling_ratio, "avg")
     return out.to(input.dtype)
@@ -502,7 +556,7 @@ def deform_roi_pool_reference(input: Tensor, rois: Tensor, offset: Tensor | None
                               spatial_scale: float, sampling_ratio: int, gamma: float) -> Tensor:
     """DeformRoIPool (SPEC 3.5, mmcv): aligned RoIAlign whose bins shift by
     gamma * roi size * offset; the result is multiplied by `mask` when given."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     num_rois = rois.shape[0]
     for name, t, ch in (("offset", offset, 2), ("mask", mask, 1)):
         if t is not None and tuple(t.shape) != (num_rois, ch, pooled_h, pooled_w):
@@ -510,7 +564,7 @@ def deform_roi_pool_reference(input: Tensor, rois: Tensor, offset: Tensor | None
                              f"got {tuple(t.shape)}")
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     shift = None
     if offset is not None:
         off = offset.to(dtype)
@@ -520,8 +574,8 @@ def deform_roi_pool_reference(input: Tensor, rois: Tensor, offset: Tensor | None
                  (gamma * roi_w).view(-1, 1, 1) * off[:, 0])
     out = _align_boxes(planes, r[:, 1:], spatial_scale, 0.5, False, (pooled_h, pooled_w),
                        sampling_ratio, "avg", shift)
-    if mask is not None:
-        out = out * mask.to(dtype)
+    if mask is not None:  # RoIs that pool to zeros stay 0 under an inf / NaN mask
+        out = torch.where(planes.ok.view(-1, 1, 1, 1), out * mask.to(dtype), 0.0)
     return out.to(input.dtype)
 
 
@@ -530,6 +584,11 @@ def multi_scale_levels(rois: Tensor, num_levels: int, spatial_scales: Sequence[f
                        ) -> Tensor:
     """Level index [K] of every RoI (SPEC 3.6), computed in float32 like the kernels;
     NaN and empty boxes land on the finest level."""
+    if canonical_scale < 0:
+        raise ValueError(f"canonical_scale must be >= 0 (0: the mapping's default), "
+                         f"got {canonical_scale}")
+    if canonical_scale == 0:  # the kernel core's rule (effective_canonical_scale)
+        canonical_scale = 56.0 if level_mapping == "mmdet" else 224.0
     r = rois.detach().float()
     scale = torch.sqrt((r[:, 3] - r[:, 1]) * (r[:, 4] - r[:, 2]))
     if level_mapping == "mmdet":
@@ -558,7 +617,7 @@ def multi_scale_roi_align_reference(rois: Tensor, features: Sequence[Tensor], po
         raise ValueError(f"need one spatial scale per feature map, got {len(features)} maps "
                          f"and {len(spatial_scales)} scales")
     for f in features:
-        _check_inputs(f, rois, 5)
+        _check_inputs(f, rois, 5, pooled_h, pooled_w, 1.0, sampling_ratio)
         if f.shape[:2] != features[0].shape[:2]:
             raise ValueError("all feature maps must have the same batch size and channels")
     dtype = _compute_dtype(features[0])
@@ -570,7 +629,7 @@ def multi_scale_roi_align_reference(rois: Tensor, features: Sequence[Tensor], po
     sizes = torch.tensor([[f.shape[2], f.shape[3]] for f in features], device=rois.device)
     offsets = torch.tensor([0] + [t.shape[0] for t in tables[:-1]],
                            device=rois.device).cumsum(0)
-    index, ok = _batch_index(r[:, 0], batch)
+    index, ok = _batch_index(r, batch)
     height, width = sizes[level, 0], sizes[level, 1]
     planes = _Planes(torch.cat(tables), offsets[level] + index * height * width,
                      height, width, ok)
@@ -590,7 +649,7 @@ def roi_align_rotated_reference(input: Tensor, rois: Tensor, pooled_h: int, pool
                                 clockwise: bool) -> Tensor:
     """RoIAlignRotated (SPEC 3.7, mmcv): rois (b, cx, cy, w, h, theta radians); sample
     points are rotated by theta (-theta when clockwise) about the box centre."""
-    _check_inputs(input, rois, 6)
+    _check_inputs(input, rois, 6, pooled_h, pooled_w, spatial_scale, sampling_ratio)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
     offset = 0.5 if aligned else 0.0
@@ -616,7 +675,7 @@ def roi_align_rotated_reference(input: Tensor, rois: Tensor, pooled_h: int, pool
         x_ = yy * view(sin) + xx * view(cos) + view(centre_x)
         return y, x_
 
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
     out = _bilinear_pool(planes, grid_h, grid_w, (pooled_h, pooled_w), "avg", coords)
     return out.to(input.dtype)
 
@@ -642,7 +701,7 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
     empty or non-finite bin). The surface is a sum of separable hat functions, so each
     bin's integral is a weighted sum of window pixels with weights (integral over the
     bin's rows) x (over its columns). Differentiable w.r.t. the box coordinates too."""
-    _check_inputs(input, rois, 5)
+    _check_inputs(input, rois, 5, pooled_h, pooled_w, spatial_scale)
     dtype = _compute_dtype(input)
     x, r = input.to(dtype), rois.to(dtype)
     _, channels, h, w = x.shape
@@ -654,7 +713,7 @@ def prroi_pool_reference(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: i
     col0, cols_len = _prroi_window(start[:, 0], start[:, 0] + size[:, 0], w)
     i = torch.arange(pooled_h, dtype=dtype, device=r.device)
     j = torch.arange(pooled_w, dtype=dtype, device=r.device)
-    planes = _Planes.single(x, r[:, 0])
+    planes = _Planes.single(x, r)
 
     def axis_weights(rois_: Tensor, first: Tensor, length: Tensor, lo: Tensor, bin_size: Tensor,
                      bins: Tensor, limit: int) -> tuple[Tensor, Tensor]:

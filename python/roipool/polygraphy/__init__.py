@@ -7,7 +7,7 @@ Installing roipool registers :func:`get_arg_groups` under polygraphy's
   library registered (``--providers`` applies, as for ``--onnxrt``);
 - the data loader script :data:`DATA_LOADER_SCRIPT` (``--data-loader-script``), which
   fills every RoI input of the model being run with valid boxes (see
-  :mod:`roipool.polygraphy.feeds`); ``--seed`` / ``--iterations`` / ``--input-shapes``
+  :mod:`roipool.runtime.feeds`); ``--seed`` / ``--iterations`` / ``--input-shapes``
   apply to it as to polygraphy's own loader.
 
 A model with roipool nodes run on polygraphy's default random data gets a warning:

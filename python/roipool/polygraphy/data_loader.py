@@ -4,7 +4,7 @@
         --data-loader-script "$(python -m roipool.polygraphy)"
 
 ``load_data()`` reads the model given to ``polygraphy run`` (or ``ROIPOOL_MODEL``) and
-yields feed dicts with valid RoIs (:class:`roipool.polygraphy.feeds.RoiFeeds`).
+yields feed dicts with valid RoIs (:class:`roipool.runtime.feeds.RoiFeeds`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from roipool.polygraphy import run_context
-from roipool.polygraphy.feeds import RoiFeeds
+from roipool.runtime.feeds import RoiFeeds
 
 
 def load_data() -> RoiFeeds:

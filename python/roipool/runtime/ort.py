@@ -59,10 +59,14 @@ def create_session(
     passed again. State that ``SessionOptions`` cannot read back (session config entries,
     initializers, other custom-op libraries) is not copied: pass config entries as
     ``config_entries``. Attribute errors in roipool nodes surface here, when the session
-    creates its kernels.
+    creates its kernels. With ``onnx`` installed, an attribute a roipool or alias node
+    does not define is first reported as a ValueError naming node and attribute: the
+    complete form of the check the kernels can only make for likely names
+    (docs/onnxruntime.md).
     """
     import onnxruntime
 
+    _check_attributes(model)
     options = _copy_options(session_options, config_entries)
     options.register_custom_ops_library(ort_library_path())
     if isinstance(model, os.PathLike):
@@ -70,3 +74,19 @@ def create_session(
     return onnxruntime.InferenceSession(
         model, sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
     )
+
+
+def _check_attributes(model: str | bytes | os.PathLike[str]) -> None:
+    try:
+        import onnx
+    except ImportError:
+        return
+    from roipool import _schema
+
+    if not _schema.available():
+        return
+    if isinstance(model, bytes):
+        proto = onnx.ModelProto.FromString(model)
+    else:
+        proto = onnx.load(os.fspath(model), load_external_data=False)
+    _schema.check_node_attributes(proto)

@@ -33,3 +33,41 @@ ROIPOOL_C_API int64_t roipool_output_channels(int32_t op, const roipool::OpAttrs
 ROIPOOL_C_API int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs,
                                       const roipool::OpArgs* args, int32_t device, void* stream,
                                       int32_t num_threads, char* error, size_t error_size);
+
+// ---- schema: attribute `index` of `op` (name, AttrType; 1 past the last), its ONNX op_type ----
+ROIPOOL_C_API int32_t roipool_op_attribute(int32_t op, int32_t index, const char** name,
+                                           int32_t* type);
+ROIPOOL_C_API const char* roipool_op_name(int32_t op);
+
+// ---- aliases (roipool/aliases.h, docs/mmdeploy.md), by index in [0, roipool_alias_count()) ----
+ROIPOOL_C_API int32_t roipool_alias_count(void);
+// Name, ONNX domains (comma-separated), TensorRT namespace and version, the roipool op it
+// runs and the inputs it defines. Strings live as long as the library.
+ROIPOOL_C_API int32_t roipool_alias_info(int32_t alias, const char** name, const char** domains,
+                                         const char** plugin_namespace,
+                                         const char** plugin_version, int32_t* op,
+                                         int32_t* max_inputs);
+// Attribute `index` of an alias: name, AttrType and whether it has a default (else it is
+// required). Returns 1 past the last attribute.
+ROIPOOL_C_API int32_t roipool_alias_attribute(int32_t alias, int32_t index, const char** name,
+                                              int32_t* type, int32_t* has_default);
+// One node's attributes, `count` of them, each given as roipool_set_attribute takes one,
+// parsed by the alias's rules into `attrs` (roipool::alias_attrs).
+ROIPOOL_C_API int32_t roipool_alias_attrs(int32_t alias, int32_t count, const char* const* names,
+                                          const int32_t* types, const int64_t* const* ints,
+                                          const float* const* floats, const int64_t* counts,
+                                          const char* const* texts, roipool::OpAttrs* attrs,
+                                          char* error, size_t error_size);
+
+// Gradients of one forward call (GradArgs of common.h; float32 buffers, overwritten).
+// device 0: CPU (num_threads as CpuOptions); device 1: CUDA on `stream`.
+ROIPOOL_C_API int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs,
+                                       const roipool::OpArgs* args,
+                                       const roipool::GradArgs* grads, int32_t device,
+                                       void* stream, int32_t num_threads, char* error,
+                                       size_t error_size);
+// first_invalid_batch_index of common.h over host rois; -1 when every index is valid
+// (and -2 for bad arguments).
+ROIPOOL_C_API int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype,
+                                                        int64_t num_rois, int32_t columns,
+                                                        int64_t batch);

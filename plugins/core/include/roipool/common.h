@@ -59,6 +59,9 @@ struct OpAttrs {
   float canonical_scale;   // <= 0: the mapping's default (torchvision 224, mmdet 56)
   int32_t canonical_level;
   float roi_scale_factor;
+  // MultiScaleRoIAlign: rescale boxes by mmdeploy's legacy rule, half width
+  // ((x2 - x1 + 1) * factor - 1) / 2 (set only by the MMCVMultiLevelRoiAlign alias).
+  int32_t legacy_roi_rescale;
 };
 
 // Defaults used when an attribute is absent (SPEC section 1: every field has one).
@@ -92,7 +95,10 @@ struct OpArgs {
 
 class Status {
  public:
-  enum class Code : int32_t { kOk = 0, kInvalidArgument = 1, kUnsupported = 2, kCudaError = 3 };
+  // kInternal: the host failed (out of memory, no threads), not the call's arguments.
+  enum class Code : int32_t {
+    kOk = 0, kInvalidArgument = 1, kUnsupported = 2, kCudaError = 3, kInternal = 4
+  };
   Status() = default;
   static Status Ok() { return Status(); }
   static Status InvalidArgument(std::string message) {
@@ -103,6 +109,9 @@ class Status {
   }
   static Status CudaError(std::string message) {
     return Status(Code::kCudaError, std::move(message));
+  }
+  static Status Internal(std::string message) {
+    return Status(Code::kInternal, std::move(message));
   }
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -115,6 +124,10 @@ class Status {
 };
 
 // ---- names and attribute schema (attributes.cpp) ---------------------------------
+
+// `text` safe to echo in an error message: printable ASCII kept, every other byte as
+// \xNN, so a message is valid UTF-8 whatever a caller passed (bindings decode it).
+std::string printable(std::string_view text);
 
 // ONNX op_type / TensorRT plugin name, e.g. "RoIAlign".
 const char* op_name(OpKind op);
@@ -190,5 +203,38 @@ bool cuda_compiled();
 // (ROIPOOL_CPU_ISA when set, else the best this CPU and build support); nullptr when
 // ROIPOOL_CPU_ISA names an unknown or unavailable level (forward_cpu then fails).
 const char* cpu_isa();
+
+// First RoI (row of `rois`, `columns` wide, float32 or 16-bit per `rois_dtype`) whose
+// batch index is not an integer in [0, batch), or -1: lets an eager API raise SPEC
+// section 2's error for host tensors without a round of tensor ops (rois_check.cpp).
+int64_t first_invalid_batch_index(const void* rois, DType rois_dtype, int64_t num_rois,
+                                  int32_t columns, int64_t batch);
+
+// ---- backward (backward.cpp; SPEC section 5) -----------------------------------------
+
+// What one backward call writes. Every buffer is float32 (SPEC 2: float32 accumulation;
+// the adapter casts to the input's dtype) and is overwritten entirely, zeros included.
+struct GradArgs {
+  const void* grad_output;      // [K, C_out, ph, pw] contiguous, OpArgs::dtype
+  float* const* grad_features;  // host array of num_features [B, C, H, W] NCHW buffers
+  float* grad_offset;           // DeformRoIPool with an offset: [K, 2, ph, pw], else nullptr
+  float* grad_mask;             // DeformRoIPool with a mask: [K, 1, ph, pw], else nullptr
+  float* grad_rois;             // PrRoIPool: [K, 5] (column 0 stays 0), or nullptr
+};
+
+// True when the backward of this call reads the input values (max modes, the offset
+// and mask gradients, PrRoIPool's box gradient); otherwise FeatureMap::data may be
+// null, so adapters need not keep the feature maps alive for backward.
+bool backward_reads_input(OpKind op, const OpAttrs& attrs, const OpArgs& args,
+                          const GradArgs& grads);
+
+// Validate, then write the gradients of the op's forward (OpArgs::output is unused).
+// K = 0 is legal and writes zeros. CPU: deterministic and independent of the thread
+// count (each task owns whole gradient planes). CUDA: float32 atomics, so the order of
+// additions (and the last bits of the result) may vary from run to run.
+Status backward_cpu(OpKind op, const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                    const CpuOptions& options = {});
+Status backward_cuda(OpKind op, const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                     void* stream);
 
 }  // namespace roipool

@@ -1,0 +1,16 @@
+// Backward of deform_roi_pool (SPEC 3.5, 5) on the CPU: the shared bin sampler's backward with
+// this op's geometry.
+#include "bilinear_geometry.h"
+#include "bin_sampler_backward_cpu.h"
+#include "op_kernels.h"
+
+namespace roipool {
+
+Status deform_roi_pool_backward_cpu(const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                                    int32_t num_threads) {
+  const auto geometry = bilinear_geometry<OpKind::kDeformRoIPool>(attrs);
+  const BinOptions options = bin_options(OpKind::kDeformRoIPool, attrs, args);
+  return bilinear_backward_cpu(attrs, args, grads, num_threads, geometry, options);
+}
+
+}  // namespace roipool

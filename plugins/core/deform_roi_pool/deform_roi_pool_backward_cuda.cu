@@ -1,0 +1,16 @@
+// Backward of deform_roi_pool (SPEC 3.5, 5) on CUDA: the shared bin sampler's backward with
+// this op's geometry.
+#include "bilinear_geometry.h"
+#include "bin_sampler_backward_cuda.cuh"
+#include "op_kernels.h"
+
+namespace roipool {
+
+Status deform_roi_pool_backward_cuda(const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                                     void* stream) {
+  const auto geometry = bilinear_geometry<OpKind::kDeformRoIPool>(attrs);
+  const BinOptions options = bin_options(OpKind::kDeformRoIPool, attrs, args);
+  return bilinear_backward_cuda(attrs, args, grads, stream, geometry, options);
+}
+
+}  // namespace roipool

@@ -1,0 +1,16 @@
+// Backward of multi_scale_roi_align (SPEC 3.6, 5) on the CPU: the shared bin sampler's backward with
+// this op's geometry.
+#include "bilinear_geometry.h"
+#include "bin_sampler_backward_cpu.h"
+#include "op_kernels.h"
+
+namespace roipool {
+
+Status multi_scale_roi_align_backward_cpu(const OpAttrs& attrs, const OpArgs& args, const GradArgs& grads,
+                                          int32_t num_threads) {
+  const auto geometry = bilinear_geometry<OpKind::kMultiScaleRoIAlign>(attrs);
+  const BinOptions options = bin_options(OpKind::kMultiScaleRoIAlign, attrs, args);
+  return bilinear_backward_cpu(attrs, args, grads, num_threads, geometry, options);
+}
+
+}  // namespace roipool

@@ -1,0 +1,176 @@
+"""Whole torchvision detectors (images -> detections) exported with both exporters, run in
+ONNX Runtime with roipool and compared with eager torchvision; and torchvision's RoI
+poolers under capture_torchvision() on the models' own features and proposals.
+
+Every detector is exported once per exporter (module-scoped fixture), with random
+weights and small images (``random_detector``: min_size 256, max_size 384).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
+                                reason="torchvision is not importable")
+
+from roipool import ops  # noqa: E402
+from roipool.export import (  # noqa: E402
+    DOMAIN,
+    DetectorExportError,
+    capture_torchvision,
+    export_detector,
+    export_onnx,
+)
+from roipool.export.detector_parity import (  # noqa: E402
+    DETECTORS,
+    random_detector,
+    run_parity,
+    smooth_images,
+)
+
+#: Traced example; the test images differ in size and aspect (portrait ones included),
+#: and their RPNs keep other numbers of proposals.
+EXAMPLE_SIZE = (240, 320)
+IMAGE_SIZES = [(300, 260), (200, 400), (333, 251)]
+CASES = [(name, dynamo) for name in DETECTORS for dynamo in (True, False)
+         if not (dynamo and name.startswith("keypoint"))]
+
+
+def _quiet_export(*args: object, **kwargs: object) -> onnx.ModelProto:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return export_detector(*args, **kwargs)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+@pytest.fixture(scope="module", params=CASES,
+                ids=[f"{n}-{'dynamo' if d else 'torchscript'}" for n, d in CASES])
+def exported(request: pytest.FixtureRequest) -> tuple[torch.nn.Module, onnx.ModelProto]:
+    name, dynamo = request.param
+    model = random_detector(name)
+    return model, _quiet_export(model, dynamo=dynamo, example_size=EXAMPLE_SIZE)
+
+
+def test_exported_graph_is_dynamic_with_roipool_and_nms_nodes(
+        exported: tuple[torch.nn.Module, onnx.ModelProto]) -> None:
+    model, proto = exported
+    image = proto.graph.input[0].type.tensor_type.shape.dim
+    assert image[0].dim_value == 3 and image[1].dim_param and image[2].dim_param
+    for output in proto.graph.output:
+        assert output.type.tensor_type.shape.dim[0].dim_param, output.name
+    nodes = [(n.domain, n.op_type) for n in proto.graph.node]
+    poolers = 1 + model.roi_heads.has_mask() + model.roi_heads.has_keypoint()
+    assert nodes.count((DOMAIN, "MultiScaleRoIAlign")) == poolers
+    assert nodes.count(("", "NonMaxSuppression")) == 2  # RPN and RoI heads
+    assert not any(n[1] == "RoiAlign" for n in nodes)  # torchvision's RoIAlign replaced
+
+
+def test_detections_match_eager_torchvision(
+        exported: tuple[torch.nn.Module, onnx.ModelProto]) -> None:
+    model, proto = exported
+    results = run_parity(model, proto, smooth_images(IMAGE_SIZES))
+    for result in results:
+        assert result.eager_count == result.ort_count, result
+        assert result.order_ok, result
+        for name, error in result.errors.items():
+            assert error <= result.tolerances[name], (name, result)
+    counts = [r.eager_count for r in results]
+    if max(counts) == 0:  # equal (empty) outputs, but nothing to compare: not a pass
+        pytest.xfail(f"this random-weight build keeps no detections on the test images {counts}")
+    assert min(counts) > 0 and len(set(counts)) > 1, counts
+    assert len({r.proposals for r in results}) > 1
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_roi_head_poolers_match_torchvision(name: str) -> None:
+    """box / mask / keypoint poolers on the model's FPN features and RPN proposals
+    (mobilenet_v3_320: maps '0', '1', 'pool' for featmap_names '0'..'3')."""
+    model = random_detector(name, box_score_thresh=0.05)  # no calibration needed here
+    image = smooth_images([(300, 260)])[0]
+    heads = model.roi_heads
+    with torch.no_grad():
+        images, _ = model.transform([image])
+        features = model.backbone(images.tensors)
+        proposals, _ = model.rpn(images, features)
+        for pooler in (heads.box_roi_pool, heads.mask_roi_pool, heads.keypoint_roi_pool):
+            if pooler is None:
+                continue
+            fresh = copy.deepcopy(pooler)  # no cached scales: the capture infers them
+            expected = pooler(features, proposals, images.image_sizes)
+            with capture_torchvision():
+                captured = fresh(features, proposals, images.image_sizes)
+            atol = 1e-5 * max(1.0, float(expected.abs().max()))
+            torch.testing.assert_close(captured, expected, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_pooler_on_per_image_box_lists_keeps_k_dynamic(dynamo: bool) -> None:
+    """torchvision's pooler called with a per-image list of boxes exports with K dynamic."""
+    import torchvision
+
+    pooler = torchvision.ops.MultiScaleRoIAlign(["0", "1"], 7, 2)
+
+    class Pool(torch.nn.Module):
+        def forward(self, f0: torch.Tensor, f1: torch.Tensor, boxes: torch.Tensor,
+                    ) -> torch.Tensor:
+            return pooler(OrderedDict([("0", f0), ("1", f1)]), [boxes], [(64, 96)])
+
+    generator = torch.Generator().manual_seed(0)
+    f0, f1 = torch.randn(1, 8, 16, 24, generator=generator), torch.randn(1, 8, 8, 12)
+    boxes = torch.tensor([[1.0, 2.0, 40.0, 30.0], [10.0, 5.0, 90.0, 60.0]])
+    with capture_torchvision(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        proto = export_onnx(Pool(), (f0, f1, boxes), dynamo=dynamo,
+                            input_names=["f0", "f1", "boxes"], output_names=["pooled"],
+                            dynamic_axes={"boxes": {0: "K"}, "pooled": {0: "K"}})
+        logging.disable(logging.NOTSET)
+    from roipool.runtime.ort import create_session
+
+    session = create_session(proto.SerializeToString())
+    for count in (5, 1, 0):
+        other = torch.rand(count, 4, generator=generator) * 30
+        other[:, 2:] += other[:, :2] + 1
+        (pooled,) = session.run(None, {"f0": f0.numpy(), "f1": f1.numpy(),
+                                       "boxes": other.numpy()})
+        expected = pooler(OrderedDict([("0", f0), ("1", f1)]), [other], [(64, 96)])
+        np.testing.assert_allclose(pooled, expected.numpy(), atol=1e-5, rtol=0)
+
+
+def test_pooler_scale_comes_from_height_like_torchvision() -> None:
+    """Feature 16 x 10 on a 64 x 64 image: height gives 1/4, width would give 1/8;
+    torchvision takes the height, so do the capture and roipool's module (no error)."""
+    import torchvision
+
+    generator = torch.Generator().manual_seed(2)
+    maps = {"p": torch.randn(1, 4, 16, 10, generator=generator)}
+    boxes = [torch.tensor([[4.0, 4.0, 40.0, 30.0], [0.0, 8.0, 60.0, 60.0]])]
+    expected = torchvision.ops.MultiScaleRoIAlign(["p"], 3, 2)(maps, boxes, [(64, 64)])
+    with capture_torchvision():
+        captured = torchvision.ops.MultiScaleRoIAlign(["p"], 3, 2)(maps, boxes, [(64, 64)])
+    module = ops.MultiScaleRoIAlign(["p"], 3, 2)(maps, boxes, [(64, 64)])
+    torch.testing.assert_close(captured, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(module, expected, atol=1e-6, rtol=0)
+
+
+def test_unsupported_models_get_a_clear_error() -> None:
+    with pytest.raises(DetectorExportError, match="GeneralizedRCNN"):
+        export_detector(torch.nn.Conv2d(3, 3, 1))
+    model = random_detector("keypointrcnn_resnet50_fpn", box_score_thresh=0.05)
+    with pytest.raises(DetectorExportError, match="heatmaps_to_keypoints"):
+        export_detector(model, dynamo=True)
+    model.roi_heads = torch.nn.Identity()
+    with pytest.raises(DetectorExportError, match=r"model\.roi_heads is a Identity"):
+        export_detector(model, dynamo=False)
