@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import platform
 import time
-import warnings
 
 import numpy as np
 import torch
 from common import RESULTS_DIR
-from roipool.export import export_detector
-from roipool.export.detector_parity import DETECTORS, random_detector, run_parity, smooth_images
+from roipool.export.detector_parity import (
+    DETECTORS,
+    quiet_export,
+    random_detector,
+    run_parity,
+    smooth_images,
+)
 
 IMAGE_SIZES = [(300, 260), (200, 400), (333, 251)]
 
@@ -30,13 +33,7 @@ def measure(name: str, dynamo: bool, repeats: int) -> dict[str, object]:
     """One detector x exporter: export, then parity and latency on every image."""
     model = random_detector(name)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)
-        try:
-            proto = export_detector(model, dynamo=dynamo, example_size=(240, 320))
-        finally:
-            logging.disable(logging.NOTSET)
+    proto = quiet_export(model, dynamo=dynamo)
     export_s = time.perf_counter() - start
     results = run_parity(model, proto, smooth_images(IMAGE_SIZES), repeats=repeats)
     errors: dict[str, float] = {}

@@ -32,6 +32,7 @@ from roipool.export import (  # noqa: E402
 )
 from roipool.export.detector_parity import (  # noqa: E402
     DETECTORS,
+    quiet_export,
     random_detector,
     run_parity,
     smooth_images,
@@ -45,22 +46,12 @@ CASES = [(name, dynamo) for name in DETECTORS for dynamo in (True, False)
          if not (dynamo and name.startswith("keypoint"))]
 
 
-def _quiet_export(*args: object, **kwargs: object) -> onnx.ModelProto:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)
-        try:
-            return export_detector(*args, **kwargs)
-        finally:
-            logging.disable(logging.NOTSET)
-
-
 @pytest.fixture(scope="module", params=CASES,
                 ids=[f"{n}-{'dynamo' if d else 'torchscript'}" for n, d in CASES])
 def exported(request: pytest.FixtureRequest) -> tuple[torch.nn.Module, onnx.ModelProto]:
     name, dynamo = request.param
     model = random_detector(name)
-    return model, _quiet_export(model, dynamo=dynamo, example_size=EXAMPLE_SIZE)
+    return model, quiet_export(model, dynamo=dynamo, example_size=EXAMPLE_SIZE)
 
 
 def test_exported_graph_is_dynamic_with_roipool_and_nms_nodes(

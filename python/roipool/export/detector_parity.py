@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from roipool.export._detectors import DetectorGraph, detector_output_names
 
 __all__ = ["DETECTORS", "DetectorParity", "compare_detections", "detector_demo",
-           "random_detector", "run_parity", "smooth_images"]
+           "quiet_export", "random_detector", "run_parity", "smooth_images"]
 
 #: Every torchvision two-stage detector.
 DETECTORS = ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn",
@@ -196,29 +196,36 @@ def _latencies(eager: Any, ort: Any, repeats: int) -> tuple[float, float]:
     return float(np.median(eager_times)), float(np.median(ort_times))
 
 
+def quiet_export(model: nn.Module, *, dynamo: bool,
+                 example_size: tuple[int, int] = (240, 320)) -> onnx.ModelProto:
+    """:func:`roipool.export.export_detector` with the exporters' warnings and log
+    output silenced (they print pages of deprecation and graph-break notes per model)."""
+    import logging
+    import warnings
+
+    from roipool.export._detectors import export_detector
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            return export_detector(model, dynamo=dynamo, example_size=example_size)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
 def detector_demo(name: str, *, dynamo: bool = True, repeats: int = 5,
                   sizes: Sequence[tuple[int, int]] = ((300, 260), (200, 400), (333, 251)),
                   ) -> bool:
     """Export torchvision's `name` (random weights) whole, run it in ONNX Runtime with
     roipool on images of other sizes than the traced one, and print detection parity
     and latency against eager torchvision. True when every image matches."""
-    import logging
-    import warnings
-
-    from roipool.export._detectors import export_detector
-
     exporter = "dynamo" if dynamo else "TorchScript"
     print(f"torchvision {name} (random weights, min_size 256, max_size 384): exporting "
           f"images -> detections with the {exporter} exporter ...", flush=True)
     model = random_detector(name)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)
-        try:
-            proto = export_detector(model, dynamo=dynamo, example_size=(240, 320))
-        finally:
-            logging.disable(logging.NOTSET)
+    proto = quiet_export(model, dynamo=dynamo)
     print(f"  exported in {time.perf_counter() - start:.1f} s; running ONNX Runtime "
           f"(libroipool_ort) vs eager torchvision", flush=True)
     results = run_parity(model, proto, smooth_images(sizes), repeats=repeats)
