@@ -39,6 +39,13 @@ fi
 step "installing the ONNX tool chain and build tools ..."
 "$PYTHON" -m pip install -q "numpy" "onnx>=1.16,<1.24" "onnxruntime>=1.18" "onnxscript>=0.2" \
   "pytest>=8" "hypothesis>=6" "ruff" "scikit-build-core>=0.10" "ninja"
+# The test setup also installs what the integration tests drive (they skip without it):
+# Polygraphy, onnxsim, Ray Serve, and the Triton client's model-config protobuf.
+if [[ "${ROIPOOL_BUILD_TESTS:-OFF}" == ON ]]; then
+  long "installing the integration test tools (polygraphy, onnxsim, ray[serve], tritonclient)" \
+    "$PYTHON" -m pip install -q "polygraphy>=0.49" "onnxsim" "ray[serve]>=2.9" \
+    "tritonclient[grpc]>=2.40"
+fi
 
 # Pinned, checksummed headers (git-ignored); CMake finds them under .deps/.
 step "fetching the pinned TensorRT and ONNX Runtime headers ..."

@@ -14,6 +14,18 @@ _PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 if os.environ.get("ROIPOOL_TEST_INSTALLED") != "1" and str(_PYTHON_DIR) not in sys.path:
     sys.path.insert(0, str(_PYTHON_DIR))
 
+
+
+def child_pythonpath(*first: str) -> str:
+    """PYTHONPATH under which a child interpreter imports the roipool this process tests
+    (the source tree, or the installed package under ROIPOOL_TEST_INSTALLED=1), after
+    `first` and before the inherited PYTHONPATH."""
+    import roipool
+
+    package_root = str(Path(roipool.__file__).resolve().parents[1])
+    return os.pathsep.join(p for p in (*first, package_root, os.environ.get("PYTHONPATH")) if p)
+
+
 SPEC_TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 
 CUDA_AVAILABLE = torch.cuda.is_available()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import child_pythonpath
 from roipool._libs import ORT_LIBRARY, find_library
 from roipool.cli import main
 
@@ -28,9 +29,7 @@ def test_info_lists_versions_and_libraries(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    python_dir = str(Path(__file__).resolve().parents[1] / "python")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (python_dir, os.environ.get("PYTHONPATH")) if p)}
+    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
     result = subprocess.run([sys.executable, "-m", "roipool", "--help"], capture_output=True,
                             text=True, check=False, env=env)
     assert result.returncode == 0

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import child_pythonpath
 from roipool import _native
 from roipool.ops import functional as F
 from roipool.ops import reference
@@ -73,9 +74,9 @@ def _reference_only(enabled: bool) -> Iterator[None]:
 
 def _run_python(script: str, **env: str) -> str:
     """stdout of `script` in a fresh interpreter (settings read once per process)."""
-    path = os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")])
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": path, **env})
+                            timeout=300,
+                            env={**os.environ, "PYTHONPATH": child_pythonpath(), **env})
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

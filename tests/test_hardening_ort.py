@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import child_pythonpath
 from roipool.ops import reference
 from roipool.runtime.ort import create_session
 from test_ort_ops import CASE_BY_ID, ORT_ERRORS, OpCase, make_model, run
@@ -99,11 +100,10 @@ print(float((output - expected).abs().max()))
 
 def test_sample_bound_setting_applies_to_onnxruntime() -> None:
     """ROIPOOL_ADAPTIVE_SAMPLE_LIMIT caps ONNX Runtime's adaptive grid as the reference's."""
-    path = os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")])
     result = subprocess.run(
         [sys.executable, "-c", _BOUND_SCRIPT, str(ROOT / "tests")], capture_output=True,
         text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": path, "ROIPOOL_ADAPTIVE_SAMPLE_LIMIT": "10"})
+        env={**os.environ, "PYTHONPATH": child_pythonpath(), "ROIPOOL_ADAPTIVE_SAMPLE_LIMIT": "10"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert float(result.stdout) <= 1e-5
     assert reference.adaptive_sample_limit() == reference.DEFAULT_ADAPTIVE_SAMPLE_LIMIT

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(find_library(ORT_LIBRARY) is None,
 POLYGRAPHY_CLI = ("import sys; from polygraphy.tools import main; "
                   "sys.argv[0] = 'polygraphy'; sys.exit(main())")
 
+from conftest import child_pythonpath  # noqa: E402
 from polygraphy.comparator import RunResults  # noqa: E402
 from polygraphy.comparator.struct import IterationResult  # noqa: E402
 from polygraphy.json import load_json  # noqa: E402
@@ -53,9 +54,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: roipool-source-tree\n"
                                    "Version: 0\n")
     (info / "entry_points.txt").write_text(f"[polygraphy.run.plugins]\n{ENTRY_POINT}\n")
-    python_dir = Path(__file__).resolve().parents[1] / "python"
-    environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(site), str(python_dir), environ.get("PYTHONPATH")) if p)
+    environ["PYTHONPATH"] = child_pythonpath(str(site))
     return environ
 
 

@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ serve = pytest.importorskip("ray.serve")
 pytestmark = pytest.mark.skipif(find_library(ORT_LIBRARY) is None,
                                 reason=f"{ORT_LIBRARY} was not built")
 
+from conftest import child_pythonpath  # noqa: E402
 from roipool.export.verify import export_detector  # noqa: E402
 from roipool.models import DetectorConfig  # noqa: E402
 from roipool.runtime.feeds import make_feeds  # noqa: E402
@@ -46,8 +46,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     path = tmp_path_factory.mktemp("ray") / "detector.onnx"
     path.write_bytes(proto.SerializeToString())
     port = _free_port()
-    python_dir = str(Path(__file__).resolve().parents[1] / "python")
-    env = {"PYTHONPATH": os.pathsep.join([python_dir, *sys.path])}
+    env = {"PYTHONPATH": os.pathsep.join([child_pythonpath(), *sys.path])}
     if os.environ.get("ROIPOOL_LIBRARY_DIR"):
         env["ROIPOOL_LIBRARY_DIR"] = os.environ["ROIPOOL_LIBRARY_DIR"]
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",

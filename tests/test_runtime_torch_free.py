@@ -14,6 +14,7 @@ from pathlib import Path
 import onnx
 import onnxruntime
 import pytest
+from conftest import child_pythonpath
 from roipool._libs import ORT_LIBRARY, find_library
 from roipool.cli import main
 
@@ -47,11 +48,7 @@ def test_cli_runtime_and_ray_replica_without_torch(detector: Path, tmp_path: Pat
         print("torch modules", sorted(m for m, v in sys.modules.items()
                                       if m.split(".")[0] == "torch" and v is not None))
     """)
-    python_dir = str(Path(__file__).resolve().parents[1] / "python")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (python_dir, os.environ.get("PYTHONPATH")) if p)}
-    if os.environ.get("ROIPOOL_TEST_INSTALLED") == "1":
-        env.pop("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": child_pythonpath()}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=False, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
