@@ -149,3 +149,23 @@ def test_unknown_level_is_refused(monkeypatch: pytest.MonkeyPatch,
     op, attrs = OPS[0]
     with pytest.raises(ValueError, match="ROIPOOL_CPU_ISA='sse9'"):
         _run(op, attrs, *_inputs(op, generator), torch.float32, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(("channels", "height", "width"),
+                         [(3, 5, 7), (8, 8, 8), (13, 9, 13), (16, 17, 6), (37, 11, 10)])
+def test_channels_last_copy_is_exact_for_any_shape(
+    channels: int, height: int, width: int, dtype: torch.dtype,
+    monkeypatch: pytest.MonkeyPatch, generator: torch.Generator,
+) -> None:
+    """The NCHW map's channels-last copy (8 x 8 register transposes plus scalar edges)
+    reproduces the map exactly: pooling it equals pooling the same map given NHWC."""
+    features = torch.randn(2, channels, height, width, generator=generator).to(dtype)
+    rois = random_rois(64, 2, height, width, generator=generator)  # many reads: copied
+    attrs = {"pooled_h": 3, "pooled_w": 4, "spatial_scale": 1.0, "sampling_ratio": 2,
+             "aligned": True, "mode": "avg"}
+    for level in AVAILABLE:
+        monkeypatch.setenv("ROIPOOL_CPU_ISA", level)
+        copied = _native.forward("roi_align", [features], rois, attrs, num_threads=2)
+        nhwc = features.contiguous(memory_format=torch.channels_last)
+        assert torch.equal(copied, _native.forward("roi_align", [nhwc], rois, attrs)), level

@@ -16,6 +16,7 @@
 #include "cpu_kernels.h"
 #include "cpu_scratch.h"
 #include "parallel.h"
+#include "roi_order.h"
 
 namespace roipool {
 namespace detail {
@@ -184,7 +185,8 @@ class RoiPooler {
 };
 
 // RoIs in the order they are pooled: grouped by level, so each map is read (and
-// copied, if at all) once; `samples` counts the bilinear samples of each level.
+// copied, if at all) once, and within a level in locality order (roi_order.h);
+// `samples` counts the bilinear samples of each level.
 struct RoiPlan {
   std::vector<int64_t> order;
   std::vector<int64_t> level_begin;  // level l holds order[level_begin[l] .. level_begin[l+1])
@@ -195,21 +197,30 @@ template <typename Geometry>
 RoiPlan plan_rois(const OpArgs& args, const Geometry& geometry, int64_t bins) {
   const auto levels = static_cast<size_t>(args.num_features);
   std::vector<int32_t> level(static_cast<size_t>(args.num_rois));
+  std::vector<uint64_t> key(static_cast<size_t>(args.num_rois));
   RoiPlan plan{{}, std::vector<int64_t>(levels + 1, 0), std::vector<double>(levels, 0.)};
   for (int64_t k = 0; k < args.num_rois; ++k) {
     float roi[6];
     load_roi(args.rois, args.rois_dtype, k, geometry.rois_columns(), roi);
     const SamplingFrame frame = geometry(roi);
+    const int64_t batch = roi_batch_index(roi[0], args.features[0].batch);
     level[k] = frame.level;
+    const float cy = frame.rotated ? frame.center_y : frame.start_y + 0.5f * frame.roi_h;
+    const float cx = frame.rotated ? frame.center_x : frame.start_x + 0.5f * frame.roi_w;
+    key[k] = locality_key(batch, cy, cx);
     ++plan.level_begin[frame.level + 1];
-    if (roi_batch_index(roi[0], args.features[0].batch) >= 0) {
+    if (batch >= 0) {
       plan.samples[frame.level] += static_cast<double>(frame.grid_h) * frame.grid_w * bins;
     }
   }
   for (size_t l = 0; l < levels; ++l) plan.level_begin[l + 1] += plan.level_begin[l];
   std::vector<int64_t> next(plan.level_begin.begin(), plan.level_begin.end() - 1);
-  plan.order.resize(level.size());  // counting sort: stable, O(K)
+  plan.order.resize(level.size());  // counting sort by level, O(K)
   for (int64_t k = 0; k < args.num_rois; ++k) plan.order[next[level[k]]++] = k;
+  for (size_t l = 0; l < levels; ++l) {
+    sort_by_locality(plan.order.begin() + plan.level_begin[l],
+                     plan.order.begin() + plan.level_begin[l + 1], key);
+  }
   return plan;
 }
 
@@ -238,7 +249,7 @@ Status bilinear_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_t
       // Loads: 4 per bilinear sample and output channel.
       if (worth_channels_last(maps[l], 4. * plan.samples[l] * static_cast<double>(out_channels))) {
         try {
-          maps[l] = copy.assign(maps[l], num_threads);
+          maps[l] = copy.assign(maps[l], *kernels, num_threads);
         } catch (const std::bad_alloc&) {  // no room for the copy: gather from NCHW
         }
       }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu_kernels.h"
 #include "parallel.h"
 #include "roipool/common.h"
 #include "workspace.h"
@@ -32,25 +33,19 @@ class ChannelsLastBuffer {
  public:
   // Fills the buffer from `map` (NCHW) with up to `num_threads` threads and returns
   // the same map in NHWC, pointing at the buffer (valid while the buffer lives).
-  FeatureMap assign(const FeatureMap& map, int32_t num_threads) {
+  FeatureMap assign(const FeatureMap& map, const CpuKernels& kernels, int32_t num_threads) {
     const int64_t channels = map.channels, plane = map.height * map.width;
     T* data = static_cast<T*>(
         lease_.reserve(static_cast<size_t>(map.batch * channels * plane) * sizeof(T)));
     const T* src = static_cast<const T*>(map.data);
     const int64_t tiles = (plane + kTile - 1) / kTile;  // per image
-    // Each task moves kTile pixels x all channels, one kTile x kTile tile at a time:
-    // the tile's source rows and destination rows stay in L1 while it is moved.
+    // Each task moves kTile pixels x all channels: the tile's destination rows stay
+    // in cache while its 8 x 8 blocks are moved.
     parallel_for(map.batch * tiles, num_threads, kMinTasks, [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
         const int64_t image = task / tiles * channels * plane;
         const int64_t p0 = task % tiles * kTile, p1 = std::min(plane, p0 + kTile);
-        for (int64_t c0 = 0; c0 < channels; c0 += kTile) {
-          const int64_t c1 = std::min(channels, c0 + kTile);
-          for (int64_t p = p0; p < p1; ++p) {
-            T* dst = data + image + p * channels;
-            for (int64_t c = c0; c < c1; ++c) dst[c] = src[image + c * plane + p];
-          }
-        }
+        kernels.to_channels_last(data + image, src + image, channels, plane, p0, p1);
       }
     });
     FeatureMap copy = map;
@@ -60,7 +55,7 @@ class ChannelsLastBuffer {
   }
 
  private:
-  static constexpr int64_t kTile = 32;      // 32 x 32 fp32 = 4 KB per side
+  static constexpr int64_t kTile = 64;      // pixels per task: 64 x 256 fp32 = 64 KB out
   static constexpr int64_t kMinTasks = 64;  // tiles per chunk at least (parallel_for grain)
   WorkspaceLease lease_;
 };

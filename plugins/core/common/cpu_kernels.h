@@ -66,6 +66,10 @@ struct CpuKernels {
   // accumulators of one RoI written as its NCHW output block, through a small
   // transpose tile so that the output is written in whole vectors.
   void (*store_transposed)(void* out, const float* tile, int64_t bins, int64_t channels);
+  // dst[p * channels + c] = src[c * plane + p] for pixels p in [p0, p1) of one image:
+  // the channels-last copy (channels_last.h), moved in register-transposed 8 x 8 blocks.
+  void (*to_channels_last)(void* dst, const void* src, int64_t channels, int64_t plane,
+                           int64_t p0, int64_t p1);
   CpuIsa isa;
 };
 

@@ -389,8 +389,87 @@ void store_transposed(void* out, const float* tile, int64_t bins, int64_t channe
   }
 }
 
+// ---- channels-last copy ------------------------------------------------------------------
+// One 8 x 8 block: row i of the source (channel i, 8 pixels) becomes column i of the
+// destination (pixel j, 8 channels). A plain copy of the elements' bits.
+#if defined(__AVX2__)
+inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+  __m256 r[8], t[8], q[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    q[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    q[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    q[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    q[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * dst_stride, _mm256_permute2f128_ps(q[j], q[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * dst_stride, _mm256_permute2f128_ps(q[j], q[j + 4], 0x31));
+  }
+}
+
+template <typename T16>  // Half, BFloat16: 16-bit lanes
+inline void transpose8(const T16* src, int64_t src_stride, T16* dst, int64_t dst_stride) {
+  __m128i r[8], a[8], b[8];
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * src_stride));
+  }
+  for (int i = 0; i < 8; i += 2) {
+    a[i / 2] = _mm_unpacklo_epi16(r[i], r[i + 1]);      // columns 0-3 of rows i, i+1
+    a[i / 2 + 4] = _mm_unpackhi_epi16(r[i], r[i + 1]);  // columns 4-7
+  }
+  for (int h = 0; h < 8; h += 4) {
+    b[h] = _mm_unpacklo_epi32(a[h], a[h + 1]);
+    b[h + 1] = _mm_unpackhi_epi32(a[h], a[h + 1]);
+    b[h + 2] = _mm_unpacklo_epi32(a[h + 2], a[h + 3]);
+    b[h + 3] = _mm_unpackhi_epi32(a[h + 2], a[h + 3]);
+  }
+  for (int h = 0; h < 8; h += 4) {  // columns h .. h+3
+    for (int j = 0; j < 2; ++j) {
+      __m128i* d0 = reinterpret_cast<__m128i*>(dst + (h + 2 * j) * dst_stride);
+      __m128i* d1 = reinterpret_cast<__m128i*>(dst + (h + 2 * j + 1) * dst_stride);
+      _mm_storeu_si128(d0, _mm_unpacklo_epi64(b[h + j], b[h + j + 2]));
+      _mm_storeu_si128(d1, _mm_unpackhi_epi64(b[h + j], b[h + j + 2]));
+    }
+  }
+}
+constexpr bool kBlockTranspose = true;
+#else
 template <typename T>
-const CpuKernels kTable = {&taps<T>, &pixels<T>, &planes<T>, &store_transposed<T>, kIsa};
+inline void transpose8(const T* src, int64_t src_stride, T* dst, int64_t dst_stride) {
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < 8; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+  }
+}
+constexpr bool kBlockTranspose = false;
+#endif
+
+template <typename T>
+void to_channels_last(void* dst_image, const void* src_image, int64_t channels, int64_t plane,
+                      int64_t p0, int64_t p1) {
+  T* dst = static_cast<T*>(dst_image);
+  const T* src = static_cast<const T*>(src_image);
+  const int64_t c8 = kBlockTranspose ? channels / 8 * 8 : 0;
+  const int64_t p8 = kBlockTranspose ? p0 + (p1 - p0) / 8 * 8 : p0;
+  for (int64_t c = 0; c < c8; c += 8) {
+    for (int64_t p = p0; p < p8; p += 8) {
+      transpose8(src + c * plane + p, plane, dst + p * channels + c, channels);
+    }
+  }
+  // The rest (all of it where there is no block transpose): pixel rows of channels.
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t c_first = p < p8 ? c8 : 0;
+    for (int64_t c = c_first; c < channels; ++c) dst[p * channels + c] = src[c * plane + p];
+  }
+}
+
+template <typename T>
+const CpuKernels kTable = {&taps<T>,  &pixels<T>, &planes<T>, &store_transposed<T>,
+                           &to_channels_last<T>, kIsa};
 
 }  // namespace
 

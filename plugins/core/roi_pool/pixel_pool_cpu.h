@@ -15,6 +15,7 @@
 #include "cpu_kernels.h"
 #include "cpu_scratch.h"
 #include "parallel.h"
+#include "roi_order.h"
 #include "roi_pool/pixel_bins.h"
 #include "roi_pool/row_reduce.h"
 
@@ -179,6 +180,22 @@ inline int64_t channel_block(const FeatureMap& map, int64_t out_channels, size_t
   return std::min(out_channels, std::max<int64_t>(16, fit));
 }
 
+// The RoIs in locality order (roi_order.h), from their box centres on the map.
+inline std::vector<int64_t> locality_order(const OpAttrs& attrs, const OpArgs& args) {
+  std::vector<int64_t> order(static_cast<size_t>(args.num_rois));
+  std::vector<uint64_t> key(order.size());
+  for (int64_t k = 0; k < args.num_rois; ++k) {
+    float roi[5];
+    for (int32_t i = 0; i < 5; ++i) roi[i] = load_as_float(args.rois, args.rois_dtype, k * 5 + i);
+    const float scale = 0.5f * attrs.spatial_scale;
+    order[static_cast<size_t>(k)] = k;
+    key[static_cast<size_t>(k)] = locality_key(roi_batch_index(roi[0], args.features[0].batch),
+                                               (roi[2] + roi[4]) * scale, (roi[1] + roi[3]) * scale);
+  }
+  sort_by_locality(order.begin(), order.end(), key);
+  return order;
+}
+
 }  // namespace detail
 
 // Runs RoIPool / PSRoIPool (per `rule`) on the CPU.
@@ -195,7 +212,7 @@ inline Status pixel_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t n
     ChannelsLastBuffer<T> buffer;
     if (copy) {
       try {
-        map = buffer.assign(map, num_threads);
+        map = buffer.assign(map, *kernels, num_threads);
       } catch (const std::bad_alloc&) {  // no room for the copy: read NCHW
       }
     }
@@ -207,12 +224,13 @@ inline Status pixel_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t n
                               ? detail::channel_block(map, out_channels, sizeof(T))
                               : out_channels;
     const int64_t blocks = block > 0 ? (out_channels + block - 1) / block : 1;
+    const std::vector<int64_t> order = detail::locality_order(attrs, args);
     // Tasks are (channel block, RoI), channel block outermost.
     parallel_for_dynamic(blocks * args.num_rois, num_threads, 1, [&](int64_t begin, int64_t end) {
       detail::PixelPooler<T> pooler(attrs, local, rule, *kernels);
       for (int64_t task = begin; task < end; ++task) {
         const int64_t c0 = task / args.num_rois * block;
-        pooler.pool(task % args.num_rois, c0, std::min(out_channels, c0 + block));
+        pooler.pool(order[task % args.num_rois], c0, std::min(out_channels, c0 + block));
       }
     });
     return 0;
