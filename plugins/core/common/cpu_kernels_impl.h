@@ -38,6 +38,30 @@ namespace {
 // baseline unit built with -march=native uses AVX code, and is still "baseline").
 constexpr CpuIsa kIsa = ROIPOOL_ISA_LEVEL;
 
+// ---- 8-lane stores (AVX2 and AVX-512 units): 8 floats converted to the dtype ----------
+#if defined(__AVX2__)
+inline void store8(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+inline void store8(Half* p, __m256 v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                   _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+inline void store8(BFloat16* p, __m256 v) {  // dtype.h's float_to_bfloat16, 8 lanes
+  const __m256i x = _mm256_castps_si256(v);
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+  const __m256i rounded =
+      _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), odd), 16);
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
+  // abs > 0x7f800000 as signed compare: abs < 2^31, so signed order is unsigned order.
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff)),
+                                         _mm256_set1_epi32(0x7f800000));
+  const __m256i bits = _mm256_blendv_epi8(rounded, quiet, nan);
+  // 8 x 32-bit lanes (each < 2^16) -> 8 x 16-bit.
+  const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(bits),
+                                          _mm256_extracti128_si256(bits, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
+}
+#endif
+
 // ---- vector layer: V holds kLanes floats ------------------------------------------
 #if defined(__AVX512F__)
 constexpr int64_t kLanes = 16;
@@ -83,26 +107,9 @@ inline V vload(const BFloat16* p) {
   const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
-inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
-inline void vstore(Half* p, V v) {
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
-                   _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
-inline void vstore(BFloat16* p, V v) {  // dtype.h's float_to_bfloat16, 8 lanes
-  const __m256i x = _mm256_castps_si256(v);
-  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
-  const __m256i rounded =
-      _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), odd), 16);
-  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
-  // abs > 0x7f800000 as signed compare: abs < 2^31, so signed order is unsigned order.
-  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff)),
-                                         _mm256_set1_epi32(0x7f800000));
-  const __m256i bits = _mm256_blendv_epi8(rounded, quiet, nan);
-  // 8 x 32-bit lanes (each < 2^16) -> 8 x 16-bit.
-  const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(bits),
-                                          _mm256_extracti128_si256(bits, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
-}
+inline void vstore(float* p, V v) { store8(p, v); }
+inline void vstore(Half* p, V v) { store8(p, v); }
+inline void vstore(BFloat16* p, V v) { store8(p, v); }
 inline V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
 inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
 inline V vdiv(V a, V b) { return _mm256_div_ps(a, b); }
@@ -359,41 +366,12 @@ void planes(const PlaneRun& r) {
   }
 }
 
-// ---- output -----------------------------------------------------------------------------
-// kLanes bins x kTileChannels channels at a time: the tile is transposed in a small
-// buffer (L1), then each channel's kLanes bins go out as one converted vector store.
-constexpr int64_t kTileChannels = 16;
-
-template <typename T>
-void store_transposed(void* out, const float* tile, int64_t bins, int64_t channels) {
-  T* dst = static_cast<T*>(out);
-  float buffer[kTileChannels][kLanes] = {};
-  for (int64_t b0 = 0; b0 < bins; b0 += kLanes) {
-    const int64_t nb = bins - b0 < kLanes ? bins - b0 : kLanes;
-    for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
-      const int64_t nc = channels - c0 < kTileChannels ? channels - c0 : kTileChannels;
-      for (int64_t b = 0; b < nb; ++b) {
-        const float* row = tile + (b0 + b) * channels + c0;
-        for (int64_t c = 0; c < nc; ++c) buffer[c][b] = row[c];
-      }
-      for (int64_t c = 0; c < nc; ++c) {
-        T* line = dst + (c0 + c) * bins + b0;
-        const V v = vload(buffer[c]);
-        if (nb == kLanes) {
-          vstore(line, v);
-        } else {
-          vstore_part(line, v, nb);
-        }
-      }
-    }
-  }
-}
-
-// ---- channels-last copy ------------------------------------------------------------------
+// ---- 8 x 8 transposes ------------------------------------------------------------------
 // One 8 x 8 block: row i of the source (channel i, 8 pixels) becomes column i of the
 // destination (pixel j, 8 channels). A plain copy of the elements' bits.
 #if defined(__AVX2__)
-inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+// rows[j] = column j of the 8 x 8 block at src (row i at src + i * src_stride).
+inline void transpose8_rows(const float* src, int64_t src_stride, __m256 rows[8]) {
   __m256 r[8], t[8], q[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
   for (int i = 0; i < 8; i += 2) {
@@ -407,9 +385,15 @@ inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t
     q[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
   for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(dst + j * dst_stride, _mm256_permute2f128_ps(q[j], q[j + 4], 0x20));
-    _mm256_storeu_ps(dst + (j + 4) * dst_stride, _mm256_permute2f128_ps(q[j], q[j + 4], 0x31));
+    rows[j] = _mm256_permute2f128_ps(q[j], q[j + 4], 0x20);
+    rows[j + 4] = _mm256_permute2f128_ps(q[j], q[j + 4], 0x31);
   }
+}
+
+inline void transpose8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+  __m256 rows[8];
+  transpose8_rows(src, src_stride, rows);
+  for (int j = 0; j < 8; ++j) store8(dst + j * dst_stride, rows[j]);
 }
 
 template <typename T16>  // Half, BFloat16: 16-bit lanes
@@ -448,6 +432,7 @@ inline void transpose8(const T* src, int64_t src_stride, T* dst, int64_t dst_str
 constexpr bool kBlockTranspose = false;
 #endif
 
+// ---- channels-last copy ------------------------------------------------------------------
 template <typename T>
 void to_channels_last(void* dst_image, const void* src_image, int64_t channels, int64_t plane,
                       int64_t p0, int64_t p1) {
@@ -465,6 +450,68 @@ void to_channels_last(void* dst_image, const void* src_image, int64_t channels, 
     const int64_t c_first = p < p8 ? c8 : 0;
     for (int64_t c = c_first; c < channels; ++c) dst[p * channels + c] = src[c * plane + p];
   }
+}
+
+// ---- output -----------------------------------------------------------------------------
+// The [bins, C] tile as the RoI's [C, bins] block: 8 x 8 register transposes converted
+// on the way out (AVX2, AVX-512), else kLanes bins x kTileChannels channels at a time
+// through a small buffer; the edges go through a converted vector of one tile row.
+constexpr int64_t kTileChannels = 16;
+
+#if defined(__AVX2__)
+template <typename T>
+void store_edges(T* dst, const float* tile, int64_t bins, int64_t channels, int64_t b8,
+                 int64_t c8) {
+  T lanes[kLanes];
+  for (int64_t b = b8; b < bins; ++b) {  // bins past the blocks, every channel
+    for (int64_t c = 0; c < channels; c += kLanes) {
+      const int64_t n = channels - c < kLanes ? channels - c : kLanes;
+      vstore(lanes, n == kLanes ? vload(tile + b * channels + c)
+                                : vload_part(tile + b * channels + c, n));
+      for (int64_t i = 0; i < n; ++i) dst[(c + i) * bins + b] = lanes[i];
+    }
+  }
+  for (int64_t c = c8; c < channels; ++c) {  // channels past the blocks, the blocks' bins
+    for (int64_t b = 0; b < b8; ++b) vstore_part(dst + c * bins + b, vset1(tile[b * channels + c]), 1);
+  }
+}
+#endif
+
+template <typename T>
+void store_transposed(void* out, const float* tile, int64_t bins, int64_t channels) {
+  T* dst = static_cast<T*>(out);
+#if defined(__AVX2__)
+  const int64_t b8 = bins / 8 * 8, c8 = channels / 8 * 8;
+  for (int64_t c = 0; c < c8; c += 8) {
+    for (int64_t b = 0; b < b8; b += 8) {
+      __m256 rows[8];  // rows[j]: channel c + j, bins b .. b + 7
+      transpose8_rows(tile + b * channels + c, channels, rows);
+      for (int j = 0; j < 8; ++j) store8(dst + (c + j) * bins + b, rows[j]);
+    }
+  }
+  store_edges(dst, tile, bins, channels, b8, c8);
+#else
+  float buffer[kTileChannels][kLanes] = {};
+  for (int64_t b0 = 0; b0 < bins; b0 += kLanes) {
+    const int64_t nb = bins - b0 < kLanes ? bins - b0 : kLanes;
+    for (int64_t c0 = 0; c0 < channels; c0 += kTileChannels) {
+      const int64_t nc = channels - c0 < kTileChannels ? channels - c0 : kTileChannels;
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* row = tile + (b0 + b) * channels + c0;
+        for (int64_t c = 0; c < nc; ++c) buffer[c][b] = row[c];
+      }
+      for (int64_t c = 0; c < nc; ++c) {
+        T* line = dst + (c0 + c) * bins + b0;
+        const V v = vload(buffer[c]);
+        if (nb == kLanes) {
+          vstore(line, v);
+        } else {
+          vstore_part(line, v, nb);
+        }
+      }
+    }
+  }
+#endif
 }
 
 template <typename T>
