@@ -190,6 +190,28 @@ inline float sload(const Half* p) {
 inline float sload(const Half* p) { return half_to_float(p->bits); }
 #endif
 
+// Scalar stores (the NCHW plane loop's outputs): the ISA's own conversions, the same
+// roundings as the vector stores (dtype.h's).
+inline void sstore(float* p, float v) { *p = v; }
+inline void sstore(BFloat16* p, float v) {
+  uint32_t x;
+  std::memcpy(&x, &v, sizeof(x));
+  p->bits = (x & 0x7fffffffu) > 0x7f800000u ? static_cast<uint16_t>((x >> 16) | 0x40u)
+                                             : static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+#if defined(__AVX2__)
+inline void sstore(Half* p, float v) {
+  p->bits = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#elif defined(__aarch64__)
+inline void sstore(Half* p, float v) {
+  const __fp16 h = static_cast<__fp16>(v);
+  std::memcpy(&p->bits, &h, sizeof(h));
+}
+#else
+inline void sstore(Half* p, float v) { *p = from_float<Half>(v); }
+#endif
+
 // The first n < kLanes lanes, through a zero-padded buffer (channel tails).
 template <typename T>
 inline V vload_part(const T* p, int64_t n) {
@@ -352,7 +374,7 @@ void planes_all(const PlaneRun& r) {
       } else {
         a = a / static_cast<float>(r.count > 1 ? r.count : 1) * scale;
       }
-      vstore_part(out + c * r.bins + bin, vset1(a), 1);
+      sstore(out + c * r.bins + bin, a);
     }
   }
 }
@@ -472,7 +494,7 @@ void store_edges(T* dst, const float* tile, int64_t bins, int64_t channels, int6
     }
   }
   for (int64_t c = c8; c < channels; ++c) {  // channels past the blocks, the blocks' bins
-    for (int64_t b = 0; b < b8; ++b) vstore_part(dst + c * bins + b, vset1(tile[b * channels + c]), 1);
+    for (int64_t b = 0; b < b8; ++b) sstore(dst + c * bins + b, tile[b * channels + c]);
   }
 }
 #endif
