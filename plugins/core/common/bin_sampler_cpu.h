@@ -242,27 +242,28 @@ Status bilinear_pool_cpu(const OpAttrs& attrs, const OpArgs& args, int32_t num_t
     std::vector<FeatureMap> maps(args.features, args.features + args.num_features);
     OpArgs local = args;
     local.features = maps.data();
-    ChannelsLastBuffer<T> copy;  // reused level after level (finest, largest first)
+    // Every level worth it is copied first, then all RoIs go to the threads in one
+    // loop (level by level in plan order), so no level ends in a barrier with one
+    // thread still busy.
+    std::vector<ChannelsLastBuffer<T>> copies(static_cast<size_t>(args.num_features));
     for (int32_t l = 0; l < args.num_features; ++l) {
-      const int64_t begin = plan.level_begin[l], count = plan.level_begin[l + 1] - begin;
-      if (count == 0) continue;
       // Loads: 4 per bilinear sample and output channel.
       if (worth_channels_last(maps[l], 4. * plan.samples[l] * static_cast<double>(out_channels))) {
         try {
-          maps[l] = copy.assign(maps[l], *kernels, num_threads);
+          maps[l] = copies[static_cast<size_t>(l)].assign(maps[l], *kernels, num_threads);
         } catch (const std::bad_alloc&) {  // no room for the copy: gather from NCHW
         }
       }
-      parallel_for_dynamic(count, num_threads, 1, [&](int64_t first, int64_t last) {
-        if (options.mode == PoolMode::kMax) {
-          detail::RoiPooler<true, T, Geometry> pooler(attrs, local, geometry, options, *kernels);
-          for (int64_t i = first; i < last; ++i) pooler.pool(plan.order[begin + i]);
-        } else {
-          detail::RoiPooler<false, T, Geometry> pooler(attrs, local, geometry, options, *kernels);
-          for (int64_t i = first; i < last; ++i) pooler.pool(plan.order[begin + i]);
-        }
-      });
     }
+    parallel_for_dynamic(args.num_rois, num_threads, 1, [&](int64_t first, int64_t last) {
+      if (options.mode == PoolMode::kMax) {
+        detail::RoiPooler<true, T, Geometry> pooler(attrs, local, geometry, options, *kernels);
+        for (int64_t i = first; i < last; ++i) pooler.pool(plan.order[i]);
+      } else {
+        detail::RoiPooler<false, T, Geometry> pooler(attrs, local, geometry, options, *kernels);
+        for (int64_t i = first; i < last; ++i) pooler.pool(plan.order[i]);
+      }
+    });
     return 0;
   });
   return Status::Ok();
