@@ -6,6 +6,10 @@
 ``ValueError``/``TypeError`` naming the argument; the batch-index check reads the data,
 so it runs only on CPU tensors (or with ``ROIPOOL_DEBUG_CHECKS=1``), never while
 tracing, exporting, compiling or on fake/meta tensors.
+
+Every function compiles with ``torch.jit.script`` (as torchvision's ops do): under
+TorchScript it converts the boxes and calls the ``torch.ops.roipool`` op directly,
+whose native kernel validates the arguments; the Python checks run only in eager mode.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
+from torch.jit.annotations import BroadcastingList2
 
 from roipool.ops import _library, reference
 
@@ -30,7 +35,8 @@ __all__ = [
     "roi_warp",
 ]
 
-BoxesLike = Tensor | Sequence[Tensor]
+# Sequence in eager use; TorchScript spells it list (its only sequence of tensors).
+BoxesLike = Tensor | list[Tensor]
 OutputSize = int | Sequence[int]
 
 
@@ -42,7 +48,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _pair(output_size: OutputSize) -> tuple[int, int]:
+def _pair(output_size: BroadcastingList2[int]) -> tuple[int, int]:
     if _is_int(output_size):
         size = (output_size, output_size)
     elif isinstance(output_size, (list, tuple)):
@@ -130,6 +136,15 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
     return rois
 
 
+def _script_rois(boxes: BoxesLike) -> Tensor:
+    """The rois tensor of `boxes` under TorchScript (per-image boxes get their image index
+    as column 0, as torchvision's convert_boxes_to_roi_format)."""
+    if isinstance(boxes, Tensor):
+        return boxes
+    index = [torch.full_like(b[:, :1], float(i)) for i, b in enumerate(boxes)]
+    return torch.cat([torch.cat(index), torch.cat(boxes)], dim=1)
+
+
 def _first_invalid_row(rois: Tensor, batch: int) -> int:
     """First row whose batch index is not an integer in [0, batch), else -1: one call
     into the core for host rois, tensor ops otherwise."""
@@ -160,27 +175,38 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
 
 
-def roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+def roi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
              spatial_scale: float = 1.0) -> Tensor:
     """RoIPool (torchvision.ops.roi_pool): max over quantised bins -> [K, C, ph, pw]."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.roi_pool(input, _script_rois(boxes), output_size[0],
+                                          output_size[1], spatial_scale)
     _check_feature(input)
     ph, pw = _pair(output_size)
     rois = _rois(boxes, input, 5)
     return _library.roi_pool(input, rois, ph, pw, float(spatial_scale))
 
 
-def roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+def roi_align(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
               spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False,
               mode: str = "avg") -> Tensor:
     """RoIAlign (torchvision.ops.roi_align; ``mode="max"`` as mmcv) -> [K, C, ph, pw]."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.roi_align(input, _script_rois(boxes), output_size[0],
+                                           output_size[1], spatial_scale, sampling_ratio, aligned,
+                                           mode)
     return _sampled_box_op(_library.roi_align, input, boxes, output_size, spatial_scale,
                            sampling_ratio, aligned, mode)
 
 
-def roi_warp(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+def roi_warp(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False,
              mode: str = "avg") -> Tensor:
     """RoIWarp (SPEC 3.3): RoIAlign on the box rounded to feature-map pixels."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.roi_warp(input, _script_rois(boxes), output_size[0],
+                                          output_size[1], spatial_scale, sampling_ratio, aligned,
+                                          mode)
     return _sampled_box_op(_library.roi_warp, input, boxes, output_size, spatial_scale,
                            sampling_ratio, aligned, mode)
 
@@ -197,9 +223,12 @@ def _sampled_box_op(op: Callable[..., Tensor], input: Tensor, boxes: BoxesLike,
     return op(input, rois, ph, pw, float(spatial_scale), sampling_ratio, bool(aligned), mode)
 
 
-def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
                 spatial_scale: float = 1.0) -> Tensor:
     """PSRoIPool (torchvision.ops.ps_roi_pool) -> [K, C / (ph*pw), ph, pw]."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.ps_roi_pool(input, _script_rois(boxes), output_size[0],
+                                             output_size[1], spatial_scale)
     _check_feature(input)
     pooled = _pair(output_size)
     _check_ps_channels(input, pooled)
@@ -207,9 +236,12 @@ def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
     return _library.ps_roi_pool(input, rois, *pooled, float(spatial_scale))
 
 
-def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
                  spatial_scale: float = 1.0, sampling_ratio: int = -1) -> Tensor:
     """PSRoIAlign (torchvision.ops.ps_roi_align) -> [K, C / (ph*pw), ph, pw]."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.ps_roi_align(input, _script_rois(boxes), output_size[0],
+                                              output_size[1], spatial_scale, sampling_ratio)
     _check_feature(input)
     pooled = _pair(output_size)
     _check_ps_channels(input, pooled)
@@ -230,12 +262,16 @@ def _check_bin_input(t: Tensor | None, name: str, like: Tensor, shape: tuple[int
 
 
 def deform_roi_pool(input: Tensor, boxes: BoxesLike, offset: Tensor | None,
-                    output_size: OutputSize, spatial_scale: float = 1.0,
+                    output_size: BroadcastingList2[int], spatial_scale: float = 1.0,
                     sampling_ratio: int = 0, gamma: float = 0.1,
                     mask: Tensor | None = None) -> Tensor:
     """DeformRoIPool (mmcv): `offset` [K, 2, ph, pw] (x, y) shifts every bin by
     gamma * roi size * offset; `mask` [K, 1, ph, pw] multiplies the result (mmcv's
     ModulatedDeformRoIPoolPack). Without offset it is aligned RoIAlign."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.deform_roi_pool(input, _script_rois(boxes), offset, mask,
+                                                 output_size[0], output_size[1], spatial_scale,
+                                                 sampling_ratio, gamma)
     _check_feature(input)
     ph, pw = _pair(output_size)
     _check_sampling_ratio(sampling_ratio)
@@ -246,9 +282,10 @@ def deform_roi_pool(input: Tensor, boxes: BoxesLike, offset: Tensor | None,
                                     sampling_ratio, float(gamma))
 
 
-def multi_scale_roi_align(features: Sequence[Tensor], boxes: BoxesLike, output_size: OutputSize,
-                          spatial_scales: Sequence[float], sampling_ratio: int = -1,
-                          aligned: bool = False, level_mapping: str = "torchvision",
+def multi_scale_roi_align(features: list[Tensor], boxes: BoxesLike,
+                          output_size: BroadcastingList2[int], spatial_scales: list[float],
+                          sampling_ratio: int = -1, aligned: bool = False,
+                          level_mapping: str = "torchvision",
                           canonical_scale: float | None = None, canonical_level: int = 4,
                           roi_scale_factor: float = 1.0) -> Tensor:
     """MultiScaleRoIAlign over `features` (finest first) with one scale per level.
@@ -258,6 +295,29 @@ def multi_scale_roi_align(features: Sequence[Tensor], boxes: BoxesLike, output_s
     (``canonical_scale`` = its ``finest_scale``, default 56); ``roi_scale_factor``
     scales each box about its centre after its level is chosen.
     """
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.multi_scale_roi_align(
+            _script_rois(boxes), features, output_size[0], output_size[1], sampling_ratio,
+            aligned, spatial_scales, level_mapping,
+            _canonical_scale(level_mapping, canonical_scale), canonical_level, roi_scale_factor)
+    scales = _check_multi_scale(features, spatial_scales, level_mapping)
+    canonical_scale = _canonical_scale(level_mapping, canonical_scale)
+    if not canonical_scale > 0 or not roi_scale_factor > 0:
+        raise ValueError("canonical_scale and roi_scale_factor must be > 0")
+    ph, pw = _pair(output_size)
+    _check_sampling_ratio(sampling_ratio)
+    _check_int(canonical_level, "canonical_level", -64, 64)
+    rois = _rois(boxes, features[0], 5)
+    return _library.multi_scale_roi_align(rois, list(features), ph, pw, sampling_ratio,
+                                          bool(aligned), scales, level_mapping,
+                                          float(canonical_scale), int(canonical_level),
+                                          float(roi_scale_factor))
+
+
+def _check_multi_scale(features: Sequence[Tensor], spatial_scales: Sequence[float],
+                       level_mapping: str) -> list[float]:
+    """multi_scale_roi_align's map, scale and mapping checks (eager only: TorchScript
+    does not parse them); returns the scales as floats."""
     if not isinstance(features, (list, tuple)) or not features:
         raise TypeError("features must be a non-empty list of [B, C, H, W] tensors")
     for i, f in enumerate(features):
@@ -271,24 +331,25 @@ def multi_scale_roi_align(features: Sequence[Tensor], boxes: BoxesLike, output_s
                          f"got {scales} for {len(features)} maps")
     if level_mapping not in ("torchvision", "mmdet"):
         raise ValueError(f"level_mapping must be 'torchvision' or 'mmdet', got {level_mapping!r}")
-    if canonical_scale is None:
-        canonical_scale = 56.0 if level_mapping == "mmdet" else 224.0
-    if not canonical_scale > 0 or not roi_scale_factor > 0:
-        raise ValueError("canonical_scale and roi_scale_factor must be > 0")
-    ph, pw = _pair(output_size)
-    _check_sampling_ratio(sampling_ratio)
-    _check_int(canonical_level, "canonical_level", -64, 64)
-    rois = _rois(boxes, features[0], 5)
-    return _library.multi_scale_roi_align(rois, list(features), ph, pw, sampling_ratio,
-                                          bool(aligned), scales, level_mapping,
-                                          float(canonical_scale), int(canonical_level),
-                                          float(roi_scale_factor))
+    return scales
 
 
-def roi_align_rotated(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+def _canonical_scale(level_mapping: str, canonical_scale: float | None) -> float:
+    """The mapping's default canonical scale (mmdet's finest_scale 56, torchvision's 224)
+    unless one is given."""
+    if canonical_scale is not None:
+        return canonical_scale
+    return 56.0 if level_mapping == "mmdet" else 224.0
+
+
+def roi_align_rotated(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
                       spatial_scale: float = 1.0, sampling_ratio: int = 0, aligned: bool = True,
                       clockwise: bool = False) -> Tensor:
     """RoIAlignRotated (mmcv): boxes (cx, cy, w, h, theta in radians) -> [K, C, ph, pw]."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.roi_align_rotated(input, _script_rois(boxes), output_size[0],
+                                                   output_size[1], spatial_scale,
+                                                   sampling_ratio, aligned, clockwise)
     _check_feature(input)
     ph, pw = _pair(output_size)
     _check_sampling_ratio(sampling_ratio)
@@ -297,10 +358,13 @@ def roi_align_rotated(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
                                       bool(aligned), bool(clockwise))
 
 
-def prroi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
+def prroi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
                spatial_scale: float = 1.0) -> Tensor:
     """PrRoIPool (mmcv): exact bin integral of the interpolated map -> [K, C, ph, pw];
     differentiable w.r.t. the boxes as well."""
+    if torch.jit.is_scripting():
+        return torch.ops.roipool.prroi_pool(input, _script_rois(boxes), output_size[0],
+                                            output_size[1], spatial_scale)
     _check_feature(input)
     ph, pw = _pair(output_size)
     rois = _rois(boxes, input, 5)

@@ -1,6 +1,5 @@
 """``nn.Module`` wrappers mirroring torchvision (and mmcv for the mmcv-only ops)."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
@@ -126,7 +125,11 @@ class PrRoIPool(_Pooler):
 def infer_scale(feature_size: Sequence[int], image_size: Sequence[int]) -> float:
     """torchvision's rule: the power of two nearest (float32 log2, rounded half to even)
     to feature height / image height; the width is not consulted, as in torchvision."""
-    ratio = _size_hint(feature_size[-2]) / _size_hint(image_size[-2])
+    return _power_of_two(_size_hint(feature_size[-2]) / _size_hint(image_size[-2]))
+
+
+def _power_of_two(ratio: float) -> float:
+    """The power of two nearest to `ratio` (float32 log2, rounded half to even)."""
     return 2.0 ** float(torch.tensor(ratio).log2().round())
 
 
@@ -163,7 +166,14 @@ class MultiScaleRoIAlign(nn.Module):
     ``spatial_scales`` given here (or infers them when ``image_shapes`` is passed).
     ``level_mapping="mmdet"`` with ``canonical_scale`` = finest_scale (56)
     reproduces mmdet's SingleRoIExtractor.
+
+    Scriptable (``torch.jit.script``) with a dict or a list of maps and image_shapes as
+    ``list[tuple[int, int]]``, as torchvision's.
     """
+
+    # Attribute types for TorchScript (None is a valid value of both).
+    canonical_scale: float | None
+    spatial_scales: list[float] | None
 
     def __init__(self, featmap_names: Sequence[str], output_size: OutputSize,
                  sampling_ratio: int, *, canonical_scale: float | None = None,
@@ -181,12 +191,39 @@ class MultiScaleRoIAlign(nn.Module):
         self.roi_scale_factor = roi_scale_factor
         self.spatial_scales = list(spatial_scales) if spatial_scales is not None else None
 
-    def forward(self, x: Mapping[str, Tensor] | Sequence[Tensor], boxes: BoxesLike,
-                image_shapes: Sequence[Sequence[int]] | None = None) -> Tensor:
+    def forward(self, x: dict[str, Tensor] | list[Tensor], boxes: BoxesLike,
+                image_shapes: list[tuple[int, int]] | None = None) -> Tensor:
+        if torch.jit.is_scripting():
+            return self._script_forward(x, boxes, image_shapes)
         return _multi_scale_forward(
             x, boxes, image_shapes, self.featmap_names, self.spatial_scales, self.output_size,
             self.sampling_ratio, self.aligned, self.level_mapping, self.canonical_scale,
             self.canonical_level, self.roi_scale_factor)
+
+
+    def _script_forward(self, x: dict[str, Tensor] | list[Tensor], boxes: BoxesLike,
+                        image_shapes: list[tuple[int, int]] | None) -> Tensor:
+        """forward under TorchScript: the same rules as _multi_scale_forward, in the
+        subset of Python TorchScript compiles."""
+        features: list[Tensor] = []
+        if torch.jit.isinstance(x, dict[str, Tensor]):
+            for name, value in x.items():
+                if name in self.featmap_names:
+                    features.append(value)
+        elif torch.jit.isinstance(x, list[Tensor]):
+            features = x
+        scales = self.spatial_scales
+        if image_shapes is not None and len(image_shapes) > 0:
+            height = 0
+            for shape in image_shapes:
+                height = max(height, shape[0])
+            scales = [_power_of_two(f.shape[-2] / height) for f in features]
+        if scales is None:
+            raise ValueError("pass image_shapes or construct with spatial_scales")
+        return F.multi_scale_roi_align(
+            features, boxes, self.output_size, scales, self.sampling_ratio, self.aligned,
+            self.level_mapping, self.canonical_scale, self.canonical_level,
+            self.roi_scale_factor)
 
 
 def _multi_scale_forward(x: Mapping[str, Tensor] | Sequence[Tensor], boxes: BoxesLike,
