@@ -4,7 +4,8 @@ exporter, the export time, ONNX Runtime (with libroipool_ort) latency vs eager
 torchvision (medians, interleaved), detection-count match and max errors.
 
 Random weights (roipool.export.detector_parity.random_detector: min_size 256,
-max_size 384, calibrated box_score_thresh), smooth random images of three sizes other
+max_size 384, calibrated box_score_thresh,
+renormalised MobileNet-v3 backbones), smooth random images of three sizes other
 than the traced one. Prints a table and writes bench/results/detectors.json.
 """
 
@@ -62,12 +63,6 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---|---:|---:|---|---|")
     for name in args.detectors:
         for dynamo in (True, False):
-            if dynamo and name.startswith("keypoint"):
-                rows.append({"detector": name, "exporter": "dynamo",
-                             "blocked": "heatmaps_to_keypoints (DetectorExportError)"})
-                print(f"| {name} | dynamo | - | - | - | - | - | - | - | - | blocked: "
-                      "heatmaps_to_keypoints |", flush=True)
-                continue
             row = measure(name, dynamo, args.repeats)
             rows.append(row)
             errors = row["max_errors"]

@@ -112,6 +112,18 @@ def _check_supported(model: nn.Module) -> None:
         raise DetectorExportError("the model is in training mode: call model.eval() first")
 
 
+def _check_keypoint_loop_exportable() -> None:
+    """Keypoint R-CNN through dynamo needs the exporter to write ``while_loop`` as ONNX
+    ``Loop`` (the keypoint rewrite); otherwise a clear error naming the cause."""
+    blocker = _rewrites.while_loop_export_blocker()
+    if blocker is not None:
+        raise DetectorExportError(
+            f"keypoint decoding blocks the dynamo export: torchvision's "
+            f"roi_heads.heatmaps_to_keypoints resizes each detection's heatmaps to its own "
+            f"box size (data-dependent shapes), which roipool exports as a while_loop, but "
+            f"{blocker}; export Keypoint R-CNN with dynamo=False")
+
+
 def export_detector(model: nn.Module, path: str | os.PathLike[str] | None = None, *,
                     dynamo: bool = True, example_size: tuple[int, int] = (480, 640),
                     opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
@@ -127,11 +139,7 @@ def export_detector(model: nn.Module, path: str | os.PathLike[str] | None = None
     """
     graph = DetectorGraph(model).eval()
     if dynamo and model.roi_heads.has_keypoint():
-        raise DetectorExportError(
-            "keypoint decoding blocks the dynamo export: torchvision's "
-            "roi_heads.heatmaps_to_keypoints loops over the detections in Python and resizes "
-            "each heatmap to its own box size (data-dependent shapes); export Keypoint R-CNN "
-            "with dynamo=False")
+        _check_keypoint_loop_exportable()
     generator = torch.Generator().manual_seed(0)
     device = next(model.parameters()).device
     image = torch.rand((3, *example_size), generator=generator).to(device)

@@ -203,6 +203,80 @@ def _resize_keypoints(keypoints: Tensor, original_size: list[int],
                         keypoints[..., 2]), dim=-1)
 
 
+def _keypoint_params(rois: Tensor) -> Tensor:
+    """``[K, 6]``: offset x, offset y, width, height (clamped to >= 1) and their ceilings,
+    as torchvision's ``heatmaps_to_keypoints`` derives them from the boxes. One fresh
+    tensor: the loop body may not capture several views of ``rois`` (aliased inputs)."""
+    widths = (rois[:, 2] - rois[:, 0]).clamp(min=1)
+    heights = (rois[:, 3] - rois[:, 1]).clamp(min=1)
+    return torch.stack([rois[:, 0], rois[:, 1], widths, heights, widths.ceil(),
+                        heights.ceil()], dim=1)
+
+
+def _keypoints_of(maps: Tensor, params: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    """Keypoints ``[1, P, 3]`` and scores ``[1, P]`` of detection `index` (``[1]``):
+    torchvision's eager math, its heatmaps bicubic-resized to the ceiled box size (read
+    as data-dependent ints), argmax, the pixel centre scaled back into the box."""
+    offset_x, offset_y, width, height, width_ceil, height_ceil = (
+        params.index_select(0, index).unbind(1))
+    size = (int(height_ceil.item()), int(width_ceil.item()))
+    torch._check(size[0] >= 1)
+    torch._check(size[1] >= 1)
+    num_keypoints = maps.shape[1]
+    roi_map = F.interpolate(maps.index_select(0, index)[0][:, None], size=size,
+                            mode="bicubic", align_corners=False)[:, 0].reshape(num_keypoints, -1)
+    pos = roi_map.argmax(dim=1)
+    # Tensor, not SymInt, divisor: the ONNX exporter cannot write `remainder` by a SymInt.
+    map_width = width_ceil.to(torch.int64)
+    x_int = torch.remainder(pos, map_width)
+    y_int = torch.div(pos - x_int, map_width, rounding_mode="floor")
+    x = (x_int.float() + 0.5) * (width / width_ceil) + offset_x
+    y = (y_int.float() + 0.5) * (height / height_ceil) + offset_y
+    keypoints = torch.stack([x, y, torch.ones_like(x)], dim=1)
+    return keypoints[None], roi_map.gather(1, pos[:, None])[:, 0][None]
+
+
+def _heatmaps_to_keypoints(maps: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
+    """torchvision's ``heatmaps_to_keypoints`` (``[K, P, 3]`` keypoints, ``[K, P]`` scores)
+    as a ``while_loop`` over the K detections, which the ONNX exporter writes as one ONNX
+    ``Loop``: each detection's heatmaps resize to its own box size inside the loop body,
+    so K and the sizes stay dynamic and the math stays torchvision's."""
+    from torch._higher_order_ops.while_loop import while_loop
+
+    params = _keypoint_params(rois)
+    count, num_keypoints = maps.shape[0], maps.shape[1]
+
+    def more(i: Tensor, keypoints: Tensor, scores: Tensor) -> Tensor:
+        return i < count
+
+    def step(i: Tensor, keypoints: Tensor, scores: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        index = i.reshape(1)
+        keypoints_i, scores_i = _keypoints_of(maps, params, index)
+        return (i + 1, keypoints.index_copy(0, index, keypoints_i),
+                scores.index_copy(0, index, scores_i))
+
+    start = torch.zeros((), dtype=torch.int64, device=maps.device)
+    keypoints = torch.zeros((count, num_keypoints, 3), dtype=torch.float32, device=maps.device)
+    scores = torch.zeros((count, num_keypoints), dtype=torch.float32, device=maps.device)
+    _, keypoints, scores = while_loop(more, step, (start, keypoints, scores))
+    return keypoints, scores
+
+
+def while_loop_export_blocker() -> str | None:
+    """Why the dynamo ONNX exporter of the torch in use cannot write the keypoint loop
+    (``torch.ops.higher_order.while_loop`` -> ONNX ``Loop``), or None when it can."""
+    try:
+        from torch._higher_order_ops.while_loop import while_loop  # noqa: F401
+        from torch.onnx._internal.exporter._torchlib import _torchlib_registry
+    except ImportError as error:
+        return f"this torch has no while_loop higher-order op to export ({error})"
+    target = torch.ops.higher_order.while_loop
+    if not any(meta.fx_target is target for meta in _torchlib_registry.get_torchlib_ops()):
+        return ("this torch's ONNX exporter has no translation of "
+                "torch.ops.higher_order.while_loop to ONNX Loop")
+    return None
+
+
 #: (module, attribute, replacement) applied by :func:`detector_rewrites`; the dynamo-only
 #: ones follow the NMS rewrite, which both exporters take.
 _NMS_REWRITES = (("torchvision.ops.boxes", "batched_nms", _batched_nms),)
@@ -212,6 +286,7 @@ _DYNAMO_REWRITES = (
      _resize_image_and_masks),
     ("torchvision.models.detection.transform", "resize_boxes", _resize_boxes),
     ("torchvision.models.detection.transform", "resize_keypoints", _resize_keypoints),
+    ("torchvision.models.detection.roi_heads", "heatmaps_to_keypoints", _heatmaps_to_keypoints),
 )
 
 
