@@ -16,6 +16,7 @@ kernels, else the vector-Jacobian product of the reference. CPU kernels use
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -30,7 +31,8 @@ from roipool.ops._checks import check_op_tensors
 _NATIVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def _native_module() -> Any | None:
+@functools.cache
+def native_module() -> Any | None:
     """roipool._native when importable (it needs the built core library), else None."""
     try:
         from roipool import _native
@@ -47,7 +49,7 @@ def _native_forward(op: str, features: Sequence[Tensor], rois: Tensor,
                      "features" if op == "multi_scale_roi_align" else "input")
     if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
         return None
-    native = _native_module()
+    native = native_module()
     if native is None or not native.available(features[0].device):
         return None
     if rois.dtype not in (torch.float32, features[0].dtype):
@@ -90,7 +92,7 @@ def _native_backward(name: str, grad: Tensor, named: Mapping[str, Any]) -> list[
     features = named["features"] if "features" in named else [named["input"]]
     if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
         return None
-    native = _native_module()
+    native = native_module()
     if native is None or not native.available(features[0].device):
         return None
     offset, mask = named.get("offset"), named.get("mask")

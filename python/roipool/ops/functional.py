@@ -68,13 +68,22 @@ def _check_int(value: object, name: str, low: int, high: int) -> None:
 
 
 def _is_symbolic(*tensors: Tensor) -> bool:
-    """True while tracing/exporting/compiling or for fake/meta tensors (no data to read)."""
-    if (torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.onnx.is_in_onnx_export()):
-        return True
-    from torch._subclasses.fake_tensor import is_fake
+    """True while tracing/exporting/compiling or for fake/meta tensors (no data to read).
 
-    return any(t.device.type == "meta" or is_fake(t) for t in tensors)
+    Cheap for plain eager tensors (this runs on every call): the TorchScript-based ONNX
+    exporter traces with torch.jit (is_tracing), the dynamo one with fake tensors, and
+    fake tensors are a Tensor subclass, so only subclass instances need is_fake."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return True
+    for t in tensors:
+        if t.is_meta:
+            return True
+        if type(t) is not Tensor:
+            from torch._subclasses.fake_tensor import is_fake
+
+            if is_fake(t):
+                return True
+    return False
 
 
 def _checks_batch_index(rois: Tensor, like: Tensor) -> bool:
@@ -133,10 +142,8 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
 def _first_invalid_row(rois: Tensor, batch: int) -> int:
     """First row whose batch index is not an integer in [0, batch), else -1: one call
     into the core for host rois, tensor ops otherwise."""
-    from roipool.ops._library import _native_module
-
-    native = _native_module()
-    row = native.first_invalid_batch_index(rois.detach(), batch) if native else None
+    native = _library.native_module()
+    row = native.first_invalid_batch_index(rois, batch) if native else None
     if row is not None:
         return row
     column = rois[:, 0]
