@@ -311,7 +311,7 @@ class OpCall {
                    : roipool_forward_with(op_, &attrs_, args, 0, nullptr, &options, error,
                                           kErrorSize);
     }
-    STD_TORCH_CHECK(code == 0, error);
+    if (code != 0) throw std::runtime_error(error);
   }
 
   // A float32 gradient buffer shaped like `like` (SPEC 2: float32 accumulation).

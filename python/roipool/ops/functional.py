@@ -10,6 +10,7 @@ tracing, exporting, compiling or on fake/meta tensors.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 
@@ -151,6 +152,15 @@ def _first_invalid_row(rois: Tensor, batch: int) -> int:
     return int(bad.nonzero()[0, 0]) if bool(bad.any()) else -1
 
 
+def _scale(spatial_scale: float) -> float:
+    """spatial_scale as a float; ValueError unless finite (the kernels' rule), checked
+    here so the public API names it with a ValueError on every backend."""
+    scale = float(spatial_scale)
+    if not math.isfinite(scale):
+        raise ValueError(f"spatial_scale must be finite, got {spatial_scale!r}")
+    return scale
+
+
 def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:
     if input.shape[1] % (pooled[0] * pooled[1]) != 0:
         raise ValueError(f"input channels ({input.shape[1]}) must be divisible by "
@@ -173,7 +183,7 @@ def roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
     _check_feature(input)
     ph, pw = _pair(output_size)
     rois = _rois(boxes, input, 5)
-    return _library.roi_pool(input, rois, ph, pw, float(spatial_scale))
+    return _library.roi_pool(input, rois, ph, pw, _scale(spatial_scale))
 
 
 def roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
@@ -201,7 +211,7 @@ def _sampled_box_op(op: Callable[..., Tensor], input: Tensor, boxes: BoxesLike,
     _check_sampling_ratio(sampling_ratio)
     _check_mode(mode)
     rois = _rois(boxes, input, 5)
-    return op(input, rois, ph, pw, float(spatial_scale), sampling_ratio, bool(aligned), mode)
+    return op(input, rois, ph, pw, _scale(spatial_scale), sampling_ratio, bool(aligned), mode)
 
 
 def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
@@ -211,7 +221,7 @@ def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
     pooled = _pair(output_size)
     _check_ps_channels(input, pooled)
     rois = _rois(boxes, input, 5)
-    return _library.ps_roi_pool(input, rois, *pooled, float(spatial_scale))
+    return _library.ps_roi_pool(input, rois, *pooled, _scale(spatial_scale))
 
 
 def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
@@ -222,7 +232,7 @@ def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
     _check_ps_channels(input, pooled)
     _check_sampling_ratio(sampling_ratio)
     rois = _rois(boxes, input, 5)
-    return _library.ps_roi_align(input, rois, *pooled, float(spatial_scale), sampling_ratio)
+    return _library.ps_roi_align(input, rois, *pooled, _scale(spatial_scale), sampling_ratio)
 
 
 def _check_bin_input(t: Tensor | None, name: str, like: Tensor, shape: tuple[int, ...]) -> None:
@@ -249,7 +259,7 @@ def deform_roi_pool(input: Tensor, boxes: BoxesLike, offset: Tensor | None,
     rois = _rois(boxes, input, 5)
     _check_bin_input(offset, "offset", input, (rois.shape[0], 2, ph, pw))
     _check_bin_input(mask, "mask", input, (rois.shape[0], 1, ph, pw))
-    return _library.deform_roi_pool(input, rois, offset, mask, ph, pw, float(spatial_scale),
+    return _library.deform_roi_pool(input, rois, offset, mask, ph, pw, _scale(spatial_scale),
                                     sampling_ratio, float(gamma))
 
 
@@ -300,7 +310,7 @@ def roi_align_rotated(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
     ph, pw = _pair(output_size)
     _check_sampling_ratio(sampling_ratio)
     rois = _rois(boxes, input, 6)
-    return _library.roi_align_rotated(input, rois, ph, pw, float(spatial_scale), sampling_ratio,
+    return _library.roi_align_rotated(input, rois, ph, pw, _scale(spatial_scale), sampling_ratio,
                                       bool(aligned), bool(clockwise))
 
 
@@ -311,7 +321,7 @@ def prroi_pool(input: Tensor, boxes: BoxesLike, output_size: OutputSize,
     _check_feature(input)
     ph, pw = _pair(output_size)
     rois = _rois(boxes, input, 5)
-    return _library.prroi_pool(input, rois, ph, pw, float(spatial_scale))
+    return _library.prroi_pool(input, rois, ph, pw, _scale(spatial_scale))
 
 
 # torch.fx.symbolic_trace keeps these as leaf calls (their argument checks need real
