@@ -1,9 +1,10 @@
 """ctypes binding over the kernel core's C ABI (``libroipool_core.so``).
 
-Why ctypes over a flat C ABI rather than a torch C++ extension: the core has no torch
-ABI coupling, so one build serves any torch version and needs no torch at build time;
-and Python runs exactly the library (and the kernels) the ONNX Runtime ops and
-TensorRT plugins link. Attribute parsing, validation and their error text all come
+The torch ops' CPU/CUDA kernels are normally libroipool_torch.so's (C++, torch stable
+ABI; see docs/architecture.md); this binding is their Python fallback and serves
+everything without that library (torch < 2.10, builds without torch). It needs no torch
+ABI coupling, so it works with any torch and runs exactly the library (and the kernels)
+the ONNX Runtime ops and TensorRT plugins link. Attribute parsing, validation and their error text all come
 from the core; this module only describes tensors to it.
 
 The ctypes structs below mirror ``OpAttrs`` / ``FeatureMap`` / ``OpArgs`` of
