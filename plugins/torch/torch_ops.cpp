@@ -57,7 +57,10 @@ bool dense_in_order(const Tensor& t, const std::array<int64_t, 4>& order) {
   return true;
 }
 
-Tensor as_contiguous(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
+// `t` itself when already contiguous: skips a dispatcher round trip on the common path.
+Tensor as_contiguous(const Tensor& t) {
+  return t.is_contiguous() ? t : torch::stable::contiguous(t);
+}
 
 // ---- CPU loops on torch's intra-op threads (at::parallel_for through the stable ABI) ----
 
@@ -132,18 +135,21 @@ class OpCall {
               roipool_default_attrs(op_, &attrs_) == 0 && !native_disabled() && check_tensors();
   }
 
-  void set(const char* attr, int64_t value) { set_attribute(attr, 0, &value, nullptr, 1, nullptr); }
+  void set(const char* attr, int64_t value) {
+    set_attribute(attr, roipool::AttrType::kInt, &value, nullptr, 1, nullptr);
+  }
   void set(const char* attr, bool value) { set(attr, static_cast<int64_t>(value)); }
   void set(const char* attr, double value) {
     const float f = static_cast<float>(value);
-    set_attribute(attr, 1, nullptr, &f, 1, nullptr);
+    set_attribute(attr, roipool::AttrType::kFloat, nullptr, &f, 1, nullptr);
   }
   void set(const char* attr, const std::string& value) {
-    set_attribute(attr, 2, nullptr, nullptr, 0, value.c_str());
+    set_attribute(attr, roipool::AttrType::kString, nullptr, nullptr, 0, value.c_str());
   }
   void set(const char* attr, const std::vector<double>& values) {
     const std::vector<float> floats(values.begin(), values.end());
-    set_attribute(attr, 4, nullptr, floats.data(), static_cast<int64_t>(floats.size()), nullptr);
+    set_attribute(attr, roipool::AttrType::kFloats, nullptr, floats.data(),
+                  static_cast<int64_t>(floats.size()), nullptr);
   }
 
   // Whether these kernels serve the call (else Python does); raises a rejected attribute.
@@ -153,13 +159,15 @@ class OpCall {
   }
   const char* name() const { return name_; }
 
-  // The pooled output, or nullopt when the core rejected the call.
+  // The pooled output; nullopt when the core cannot size it (the Python path then words
+  // the error).
   std::optional<Tensor> forward() {
     const int64_t channels = roipool_output_channels(op_, &attrs_, features_.front().size(1));
     if (channels < 0) return std::nullopt;
     const Tensor& first = features_.front();
-    Tensor output = torch::stable::empty({rois_.size(0), channels, attrs_.pooled_h, attrs_.pooled_w},
-                                         first.scalar_type(), std::nullopt, first.device());
+    Tensor output =
+        torch::stable::empty({rois_.size(0), channels, attrs_.pooled_h, attrs_.pooled_w},
+                             first.scalar_type(), std::nullopt, first.device());
     describe_features(true);
     roipool::OpArgs args = op_args(output.numel() > 0 ? rois_.size(0) : 0);
     args.output = output.data_ptr();
@@ -249,12 +257,12 @@ class OpCall {
 
   // Parses one attribute in the core; a rejected value raises its message (naming op
   // and attribute) when the kernels get the call. Skipped for calls Python serves.
-  void set_attribute(const char* attr, int32_t type, const int64_t* ints, const float* floats,
-                     int64_t count, const char* text) {
+  void set_attribute(const char* attr, roipool::AttrType type, const int64_t* ints,
+                     const float* floats, int64_t count, const char* text) {
     if (!native_ || !attr_error_.empty()) return;
     char error[kErrorSize] = {0};
-    if (roipool_set_attribute(op_, &attrs_, attr, type, ints, floats, count, text, error,
-                              kErrorSize) != 0) {
+    if (roipool_set_attribute(op_, &attrs_, attr, static_cast<int32_t>(type), ints, floats,
+                              count, text, error, kErrorSize) != 0) {
       attr_error_ = error[0] != '\0' ? error : "roipool: bad attribute";
     }
   }

@@ -4,8 +4,8 @@ The torch ops' CPU/CUDA kernels are normally libroipool_torch.so's (C++, torch s
 ABI; see docs/architecture.md); this binding is their Python fallback and serves
 everything without that library (torch < 2.10, builds without torch). It needs no torch
 ABI coupling, so it works with any torch and runs exactly the library (and the kernels)
-the ONNX Runtime ops and TensorRT plugins link. Attribute parsing, validation and their error text all come
-from the core; this module only describes tensors to it.
+the ONNX Runtime ops and TensorRT plugins link. Attribute parsing, validation and their
+error text all come from the core; this module only describes tensors to it.
 
 The ctypes structs below mirror ``OpAttrs`` / ``FeatureMap`` / ``OpArgs`` of
 ``plugins/core/include/roipool/common.h`` field for field.
