@@ -9,6 +9,7 @@ position-sensitive ops) on a 200x304 map at scale 1/16, 7x7 bins, sampling_ratio
 MultiScaleRoIAlign on the four FPN levels of an 800x1216 image.
 
     PYTHONPATH=python python bench/bench_backward.py [--repeat 7] [--num-rois 1000]
+        [--overhead-only]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from common import (  # also puts the repo's python/ on sys.path
     summary,
     write_json,
 )
+from roipool.ops import _library
 from roipool.ops import functional as F
 from roipool.ops.modules import MultiScaleRoIAlign
 
@@ -117,16 +119,21 @@ def interleaved(calls: dict[str, Callable[[], None]], repeat: int, warmup: int =
     return {name: summary(t) for name, t in times.items()}
 
 
-def overhead_calls() -> dict[str, Callable[[], None]]:
-    """K = 1 on a 1 x 4 x 16 x 16 map: what a call costs besides the work."""
-    x = torch.randn(1, 4, 16, 16)
+def overhead_calls(backward: bool = False) -> dict[str, Callable[[], None]]:
+    """K = 1 on a 1 x 4 x 16 x 16 map: what a call costs besides the work (with
+    `backward`, forward and backward of the public APIs, the map requiring grad)."""
+    x = torch.randn(1, 4, 16, 16, requires_grad=backward)
     rois = torch.tensor([[0.0, 1.0, 1.0, 9.0, 9.0]])
     ops = torch.ops.roipool
-    return {
+    calls = {
         "torchvision.ops.roi_align": lambda: torchvision.ops.roi_align(x, rois, 7, 1.0, 2),
         "roipool.ops.roi_align": lambda: F.roi_align(x, rois, 7, 1.0, 2),
-        "torch.ops.roipool.roi_align": lambda: ops.roi_align(x, rois, 7, 7, 1.0, 2, False, "avg"),
     }
+    if not backward:
+        calls["torch.ops.roipool.roi_align"] = (
+            lambda: ops.roi_align(x, rois, 7, 7, 1.0, 2, False, "avg"))
+        return calls
+    return {name: (lambda fn=fn: fn().sum().backward()) for name, fn in calls.items()}
 
 
 def main() -> None:
@@ -135,10 +142,14 @@ def main() -> None:
     parser.add_argument("--num-rois", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=256)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="only the K = 1 per-call overhead section")
     args = parser.parse_args()
 
-    cases = single_map_cases(args.num_rois, args.channels)
-    cases["MultiScaleRoIAlign"] = multi_scale_case(args.num_rois, args.channels)
+    cases = {} if args.overhead_only else single_map_cases(args.num_rois, args.channels)
+    if not args.overhead_only:
+        cases["MultiScaleRoIAlign"] = multi_scale_case(args.num_rois, args.channels)
+    route = _library.TORCH_LIBRARY_PATH or "Python (ctypes binding)"
     rows, overhead_rows, results = [], [], []
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -153,19 +164,23 @@ def main() -> None:
                 results.append({"op": name, "mode": mode, "threads": threads,
                                 "roipool": medians["roipool"],
                                 "torchvision": medians["torchvision"], "speedup": t / r})
-        overhead = interleaved(overhead_calls(), repeat=max(200, 40 * args.repeat), warmup=20)
-        base = overhead["torchvision.ops.roi_align"]["median_s"]
-        for name, stats in overhead.items():
-            ratio = stats["median_s"] / base
-            overhead_rows.append([name, threads, stats["median_s"] * 1e6, ratio])
-            results.append({"op": f"K=1 {name}", "mode": "fwd", "threads": threads,
-                            "median_s": stats["median_s"], "ratio_to_torchvision": ratio})
+        for mode in ("fwd", "fwd+bwd"):
+            overhead = interleaved(overhead_calls(backward=mode == "fwd+bwd"),
+                                   repeat=max(200, 40 * args.repeat), warmup=20)
+            base = overhead["torchvision.ops.roi_align"]["median_s"]
+            for name, stats in overhead.items():
+                ratio = stats["median_s"] / base
+                overhead_rows.append([name, mode, threads, stats["median_s"] * 1e6, ratio])
+                results.append({"op": f"K=1 {name}", "mode": mode, "threads": threads,
+                                "median_s": stats["median_s"], "ratio_to_torchvision": ratio})
     print(f"K={args.num_rois}, C={args.channels}, repeat={args.repeat}, torch {torch.__version__}"
-          f", torchvision {torchvision.__version__}")
-    print_table(["case", "mode", "threads", "torchvision ms", "roipool ms", "speedup"], rows)
-    print("\nper-call overhead, K = 1 (1 x 4 x 16 x 16 map, 7x7, forward):")
-    print_table(["call", "threads", "median us", "time / torchvision"], overhead_rows)
-    path = write_json("backward", {"machine": machine(), "args": vars(args),
+          f", torchvision {torchvision.__version__}, torch.ops.roipool kernels: {route}")
+    if rows:
+        print_table(["case", "mode", "threads", "torchvision ms", "roipool ms", "speedup"], rows)
+    print("\nper-call overhead, K = 1 (1 x 4 x 16 x 16 map, 7x7):")
+    print_table(["call", "mode", "threads", "median us", "time / torchvision"], overhead_rows)
+    name = "backward_overhead" if args.overhead_only else "backward"
+    path = write_json(name, {"machine": machine(), "args": vars(args), "route": route,
                                    "scales": FPN_SCALES, "results": results})
     print(f"wrote {path}")
 

@@ -26,6 +26,15 @@ def child_pythonpath(*first: str) -> str:
     return os.pathsep.join(p for p in (*first, package_root, os.environ.get("PYTHONPATH")) if p)
 
 
+def raw_op_error(python_type: type[Exception]) -> type[Exception]:
+    """The exception a direct ``torch.ops.roipool`` call raises where the Python
+    implementation raises `python_type`: RuntimeError (same message) when the C++ kernels
+    of libroipool_torch.so serve the op, as torch's stable ABI passes no exception type."""
+    from roipool.ops import _library
+
+    return RuntimeError if _library.TORCH_LIBRARY_PATH else python_type
+
+
 SPEC_TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 
 CUDA_AVAILABLE = torch.cuda.is_available()

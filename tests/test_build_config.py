@@ -46,3 +46,16 @@ def test_backends_turned_off_explicitly_configure(tmp_path: Path) -> None:
                         "-DROIPOOL_WITH_TENSORRT=OFF")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ONNX Runtime custom ops disabled" in result.stdout
+
+
+def test_torch_operators_are_optional(tmp_path: Path) -> None:
+    """libroipool_torch is skipped (AUTO) or refused (ON) without torch; the rest builds."""
+    off = ("-DROIPOOL_WITH_ONNXRUNTIME=OFF", "-DROIPOOL_WITH_TENSORRT=OFF")
+    no_torch = f"-DROIPOOL_TORCH_DIR={tmp_path / 'no-torch'}"
+    result = _configure(tmp_path / "auto", *off, no_torch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torch not found, skipping libroipool_torch" in result.stdout
+
+    result = _configure(tmp_path / "on", *off, no_torch, "-DROIPOOL_WITH_TORCH=ON")
+    assert result.returncode != 0
+    assert "ROIPOOL_WITH_TORCH=ON but no torch with stable-ABI headers" in result.stderr

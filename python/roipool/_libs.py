@@ -1,4 +1,5 @@
-"""Locating the native libraries roipool builds (kernel core, ONNX Runtime ops, TensorRT plugins).
+"""Locating the native libraries roipool builds (kernel core, ONNX Runtime ops, TensorRT plugins,
+torch operators).
 
 Search order: the directory in ``ROIPOOL_LIBRARY_DIR`` (development builds, e.g.
 ``build/dev/lib``), then ``roipool/lib`` inside the installed package.
@@ -14,6 +15,8 @@ _PACKAGE_LIB_DIR = Path(__file__).resolve().parent / "lib"
 CORE_LIBRARY = "libroipool_core.so"
 ORT_LIBRARY = "libroipool_ort.so"
 TRT_LIBRARY = "libroipool_trt.so"
+# torch.ops.roipool kernels registered in C++ (torch stable ABI; built only with torch).
+TORCH_LIBRARY = "libroipool_torch.so"
 
 
 def library_dirs() -> list[Path]:

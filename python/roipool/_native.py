@@ -1,10 +1,11 @@
 """ctypes binding over the kernel core's C ABI (``libroipool_core.so``).
 
-Why ctypes over a flat C ABI rather than a torch C++ extension: the core has no torch
-ABI coupling, so one build serves any torch version and needs no torch at build time;
-and Python runs exactly the library (and the kernels) the ONNX Runtime ops and
-TensorRT plugins link. Attribute parsing, validation and their error text all come
-from the core; this module only describes tensors to it.
+The torch ops' CPU/CUDA kernels are normally libroipool_torch.so's (C++, torch stable
+ABI; see docs/architecture.md); this binding is their Python fallback and serves
+everything without that library (torch < 2.10, builds without torch). It needs no torch
+ABI coupling, so it works with any torch and runs exactly the library (and the kernels)
+the ONNX Runtime ops and TensorRT plugins link. Attribute parsing, validation and their
+error text all come from the core; this module only describes tensors to it.
 
 The ctypes structs below mirror ``OpAttrs`` / ``FeatureMap`` / ``OpArgs`` of
 ``plugins/core/include/roipool/common.h`` field for field.
@@ -164,13 +165,15 @@ def first_invalid_batch_index(rois: torch.Tensor, batch: int) -> int | None:
     """First row of CPU ``rois`` whose batch index (column 0) is not an integer in
     ``[0, batch)``, -1 when all are valid, None when the core cannot check these rois
     (not built, not a contiguous CPU float32/float16/bfloat16 tensor): one C loop
-    instead of a round of tensor ops, for the eager API's check."""
+    instead of a round of tensor ops, for the eager API's check (on every call, so kept
+    to attribute reads and one ctypes call)."""
     lib = _library()
-    if (lib is None or rois.device.type != "cpu" or rois.dtype not in _DTYPES
-            or rois.dim() != 2 or not rois.is_contiguous()):
+    dtype = _DTYPES.get(rois.dtype)
+    if (lib is None or dtype is None or not rois.is_cpu or rois.dim() != 2
+            or not rois.is_contiguous()):
         return None
-    row = lib.roipool_first_invalid_batch_index(
-        rois.data_ptr(), _DTYPES[rois.dtype], rois.shape[0], rois.shape[1], batch)
+    rows, columns = rois.shape
+    row = lib.roipool_first_invalid_batch_index(rois.data_ptr(), dtype, rows, columns, batch)
     return None if row < -1 else row
 
 

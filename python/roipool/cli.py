@@ -410,7 +410,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     import roipool
-    from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, TRT_LIBRARY, find_library
+    from roipool._libs import CORE_LIBRARY, ORT_LIBRARY, TORCH_LIBRARY, TRT_LIBRARY, find_library
 
     print(f"roipool {roipool.__version__}")
     try:  # optional (roipool[torch]): the runtime and `run` work without it
@@ -419,9 +419,14 @@ def _info(args: argparse.Namespace) -> int:
         print("torch not installed")
     else:
         print(f"torch {torch.__version__} (CUDA available: {torch.cuda.is_available()})")
+        from roipool.ops import _library
+
+        print("torch.ops.roipool kernels: " + (
+            f"C++ ({_library.TORCH_LIBRARY_PATH})" if _library.TORCH_LIBRARY_PATH
+            else "Python (ctypes binding / reference)"))
     for module in ("onnx", "onnxruntime", "tensorrt", "torchvision"):
         print(f"{module} {_module_version(module)}")
-    for name in (CORE_LIBRARY, ORT_LIBRARY, TRT_LIBRARY):
+    for name in (CORE_LIBRARY, ORT_LIBRARY, TRT_LIBRARY, TORCH_LIBRARY):
         path = find_library(name)
         print(f"{name}: {path if path is not None else 'not found'}")
     print(f"CUDA kernels compiled: {_cuda_compiled()}")

@@ -11,6 +11,10 @@ using roipool::c_api::reported;
 
 bool valid_op(int32_t op) { return op >= 0 && op < roipool::kNumOps; }
 
+roipool::CpuOptions cpu_options(const roipool::CpuOptions* cpu) {
+  return cpu != nullptr ? *cpu : roipool::CpuOptions{};
+}
+
 }  // namespace
 
 const char* roipool_version(void) { return ROIPOOL_VERSION; }
@@ -70,32 +74,54 @@ int64_t roipool_output_channels(int32_t op, const roipool::OpAttrs* attrs, int64
   return roipool::output_channels(static_cast<roipool::OpKind>(op), *attrs, channels);
 }
 
-int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
-                        int32_t device, void* stream, int32_t num_threads, char* error,
-                        size_t error_size) {
+int32_t roipool_forward_with(int32_t op, const roipool::OpAttrs* attrs,
+                             const roipool::OpArgs* args, int32_t device, void* stream,
+                             const roipool::CpuOptions* cpu, char* error, size_t error_size) {
   return reported(error, error_size, [&] {
     if (!valid_op(op) || attrs == nullptr || args == nullptr || (device != 0 && device != 1)) {
       return roipool::Status::InvalidArgument("roipool_forward: bad arguments");
     }
     const auto kind = static_cast<roipool::OpKind>(op);
-    return device == 0 ? roipool::forward_cpu(kind, *attrs, *args, roipool::CpuOptions{num_threads})
+    return device == 0 ? roipool::forward_cpu(kind, *attrs, *args, cpu_options(cpu))
                        : roipool::forward_cuda(kind, *attrs, *args, stream);
   });
 }
 
-int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
-                         const roipool::GradArgs* grads, int32_t device, void* stream,
-                         int32_t num_threads, char* error, size_t error_size) {
+int32_t roipool_backward_with(int32_t op, const roipool::OpAttrs* attrs,
+                              const roipool::OpArgs* args, const roipool::GradArgs* grads,
+                              int32_t device, void* stream, const roipool::CpuOptions* cpu,
+                              char* error, size_t error_size) {
   return reported(error, error_size, [&] {
     if (!valid_op(op) || attrs == nullptr || args == nullptr || grads == nullptr ||
         (device != 0 && device != 1)) {
       return roipool::Status::InvalidArgument("roipool_backward: bad arguments");
     }
     const auto kind = static_cast<roipool::OpKind>(op);
-    return device == 0
-               ? roipool::backward_cpu(kind, *attrs, *args, *grads, roipool::CpuOptions{num_threads})
-               : roipool::backward_cuda(kind, *attrs, *args, *grads, stream);
+    return device == 0 ? roipool::backward_cpu(kind, *attrs, *args, *grads, cpu_options(cpu))
+                       : roipool::backward_cuda(kind, *attrs, *args, *grads, stream);
   });
+}
+
+int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
+                        int32_t device, void* stream, int32_t num_threads, char* error,
+                        size_t error_size) {
+  const roipool::CpuOptions cpu{num_threads};
+  return roipool_forward_with(op, attrs, args, device, stream, &cpu, error, error_size);
+}
+
+int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs, const roipool::OpArgs* args,
+                         const roipool::GradArgs* grads, int32_t device, void* stream,
+                         int32_t num_threads, char* error, size_t error_size) {
+  const roipool::CpuOptions cpu{num_threads};
+  return roipool_backward_with(op, attrs, args, grads, device, stream, &cpu, error, error_size);
+}
+
+int32_t roipool_backward_reads_input(int32_t op, const roipool::OpAttrs* attrs,
+                                     const roipool::OpArgs* args, const roipool::GradArgs* grads) {
+  if (!valid_op(op) || attrs == nullptr || args == nullptr || grads == nullptr) return -1;
+  return roipool::backward_reads_input(static_cast<roipool::OpKind>(op), *attrs, *args, *grads)
+             ? 1
+             : 0;
 }
 
 int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype, int64_t num_rois,

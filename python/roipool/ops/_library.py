@@ -1,14 +1,22 @@
 """``torch.ops.roipool.*`` custom ops: schemas, fake (meta) kernels and autograd.
 
-The forward runs the native kernel core (``roipool._native``) when it is built for the
-input's device and dtype, unless ``ROIPOOL_DISABLE_NATIVE`` is set; otherwise the
-pure-PyTorch reference. The backward (``<op>_backward``) likewise runs the native
-backward kernels, else the vector-Jacobian product of the reference. CPU kernels use
+When ``libroipool_torch.so`` is built (and torch is 2.10 or newer), its C++ kernels,
+registered through torch's stable ABI for the CPU and CUDA dispatch keys, serve every op
+and its ``<op>_backward``, running the kernel core on torch's intra-op threads and
+current CUDA stream. Calls they do not serve go to ``roipool::_<op>_fallback`` /
+``_<op>_backward_fallback``, the Python implementations below; without the library those
+are the ops' only implementation (``ROIPOOL_DISABLE_TORCH_LIBRARY=1`` keeps it unloaded).
+
+The Python implementation runs the native kernel core through ctypes (``roipool._native``)
+when it is built for the input's device and dtype, unless ``ROIPOOL_DISABLE_NATIVE`` is
+set; otherwise the pure-PyTorch reference. The backward likewise runs the native backward
+kernels, else the vector-Jacobian product of the reference. CPU kernels use
 ``torch.get_num_threads()`` threads.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -16,13 +24,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from roipool._libs import TORCH_LIBRARY, find_library
 from roipool.ops import reference
 from roipool.ops._checks import check_op_tensors
 
 _NATIVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def _native_module() -> Any | None:
+@functools.cache
+def native_module() -> Any | None:
     """roipool._native when importable (it needs the built core library), else None."""
     try:
         from roipool import _native
@@ -39,7 +49,7 @@ def _native_forward(op: str, features: Sequence[Tensor], rois: Tensor,
                      "features" if op == "multi_scale_roi_align" else "input")
     if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
         return None
-    native = _native_module()
+    native = native_module()
     if native is None or not native.available(features[0].device):
         return None
     if rois.dtype not in (torch.float32, features[0].dtype):
@@ -82,7 +92,7 @@ def _native_backward(name: str, grad: Tensor, named: Mapping[str, Any]) -> list[
     features = named["features"] if "features" in named else [named["input"]]
     if os.environ.get("ROIPOOL_DISABLE_NATIVE") or features[0].dtype not in _NATIVE_DTYPES:
         return None
-    native = _native_module()
+    native = native_module()
     if native is None or not native.available(features[0].device):
         return None
     offset, mask = named.get("offset"), named.get("mask")
@@ -133,6 +143,7 @@ def _register_autograd(name: str, ref: Callable[..., Tensor],
 
     _LIB.impl(backward_name, vjp, "CompositeExplicitAutograd")
     torch.library.register_fake(f"roipool::{backward_name}", fake_vjp, lib=_LIB)
+    _define_fallbacks(name, arguments, vjp)
     backward_op = getattr(torch.ops.roipool, backward_name).default
     feature_position = arg_names.index("features" if "features" in arg_names else "input")
 
@@ -168,6 +179,41 @@ def _register_autograd(name: str, ref: Callable[..., Tensor],
     torch.library.register_autograd(f"roipool::{name}", backward, setup_context=setup_context)
 
 
+# The ops' Python implementations by name (filled by @_op), for _define_fallbacks.
+_PYTHON_IMPLS: dict[str, Callable[..., Tensor]] = {}
+
+
+def _op(fn: Callable[..., Tensor]) -> Any:
+    """``roipool::<fn's name>`` as a custom op implemented by `fn` (its schema from the
+    annotations), with `fn` kept for the op's fallback."""
+    _PYTHON_IMPLS[fn.__name__] = fn
+    return torch.library.custom_op(f"roipool::{fn.__name__}", mutates_args=())(fn)
+
+
+def _define_fallbacks(name: str, arguments: str, vjp: Callable[..., list[Tensor]]) -> None:
+    """``roipool::_<name>_fallback`` and ``_<name>_backward_fallback``: the Python forward
+    and backward under the schemas of ``<name>`` / ``<name>_backward``, which the C++
+    kernels call for whatever they do not serve (other dtypes and devices mixes,
+    ROIPOOL_DISABLE_NATIVE, arguments the core rejects, raised here as ValueError)."""
+    _LIB.define(f"_{name}_fallback({arguments}) -> Tensor")
+    _LIB.impl(f"_{name}_fallback", _PYTHON_IMPLS[name], "CompositeExplicitAutograd")
+    _LIB.define(f"_{name}_backward_fallback(Tensor grad, {arguments}) -> Tensor[]")
+    _LIB.impl(f"_{name}_backward_fallback", vjp, "CompositeExplicitAutograd")
+
+
+def _load_torch_library() -> str | None:
+    """Loads libroipool_torch.so (its kernels then serve the ops) and returns its path;
+    None when it is not built, torch predates its stable ABI (2.10), or
+    ROIPOOL_DISABLE_TORCH_LIBRARY is set."""
+    if os.environ.get("ROIPOOL_DISABLE_TORCH_LIBRARY") or torch.__version__ < (2, 10):
+        return None
+    path = find_library(TORCH_LIBRARY)
+    if path is None:
+        return None
+    torch.ops.load_library(str(path))
+    return str(path)
+
+
 def _as_list(value: Any) -> list[Tensor]:
     if isinstance(value, Tensor):
         return [value]
@@ -198,7 +244,7 @@ def _pooled_like(input: Tensor, rois: Tensor, channels: int, pooled_h: int,
 
 # ----------------------------------------------------------------------------- the ops
 
-@torch.library.custom_op("roipool::roi_pool", mutates_args=())
+@_op
 def roi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
              spatial_scale: float) -> Tensor:
     """RoIPool (SPEC 3.1)."""
@@ -215,7 +261,7 @@ def _align_attrs(pooled_h: int, pooled_w: int, spatial_scale: float, sampling_ra
             "sampling_ratio": sampling_ratio, "aligned": int(aligned), "mode": mode}
 
 
-@torch.library.custom_op("roipool::roi_align", mutates_args=())
+@_op
 def roi_align(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float,
               sampling_ratio: int, aligned: bool, mode: str) -> Tensor:
     """RoIAlign (SPEC 3.2)."""
@@ -227,7 +273,7 @@ def roi_align(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial
     return out
 
 
-@torch.library.custom_op("roipool::roi_warp", mutates_args=())
+@_op
 def roi_warp(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float,
              sampling_ratio: int, aligned: bool, mode: str) -> Tensor:
     """RoIWarp (SPEC 3.3)."""
@@ -239,7 +285,7 @@ def roi_warp(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_
     return out
 
 
-@torch.library.custom_op("roipool::ps_roi_pool", mutates_args=())
+@_op
 def ps_roi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                 spatial_scale: float) -> Tensor:
     """PSRoIPool (SPEC 3.4)."""
@@ -250,7 +296,7 @@ def ps_roi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
     return out
 
 
-@torch.library.custom_op("roipool::ps_roi_align", mutates_args=())
+@_op
 def ps_roi_align(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                  spatial_scale: float, sampling_ratio: int) -> Tensor:
     """PSRoIAlign (SPEC 3.4)."""
@@ -263,7 +309,7 @@ def ps_roi_align(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
     return out
 
 
-@torch.library.custom_op("roipool::deform_roi_pool", mutates_args=())
+@_op
 def deform_roi_pool(input: Tensor, rois: Tensor, offset: Tensor | None, mask: Tensor | None,
                     pooled_h: int, pooled_w: int, spatial_scale: float, sampling_ratio: int,
                     gamma: float) -> Tensor:
@@ -277,7 +323,7 @@ def deform_roi_pool(input: Tensor, rois: Tensor, offset: Tensor | None, mask: Te
     return out
 
 
-@torch.library.custom_op("roipool::multi_scale_roi_align", mutates_args=())
+@_op
 def multi_scale_roi_align(rois: Tensor, features: list[Tensor], pooled_h: int, pooled_w: int,
                           sampling_ratio: int, aligned: bool, spatial_scales: list[float],
                           level_mapping: str, canonical_scale: float, canonical_level: int,
@@ -295,7 +341,7 @@ def multi_scale_roi_align(rois: Tensor, features: list[Tensor], pooled_h: int, p
     return out
 
 
-@torch.library.custom_op("roipool::roi_align_rotated", mutates_args=())
+@_op
 def roi_align_rotated(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                       spatial_scale: float, sampling_ratio: int, aligned: bool,
                       clockwise: bool) -> Tensor:
@@ -311,7 +357,7 @@ def roi_align_rotated(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
     return out
 
 
-@torch.library.custom_op("roipool::prroi_pool", mutates_args=())
+@_op
 def prroi_pool(input: Tensor, rois: Tensor, pooled_h: int, pooled_w: int,
                spatial_scale: float) -> Tensor:
     """PrRoIPool (SPEC 3.8)."""
@@ -366,3 +412,6 @@ _register_autograd("deform_roi_pool", reference.deform_roi_pool_reference, (0, 2
 _register_autograd("multi_scale_roi_align", reference.multi_scale_roi_align_reference, (1,))
 _register_autograd("roi_align_rotated", reference.roi_align_rotated_reference, (0,))
 _register_autograd("prroi_pool", reference.prroi_pool_reference, (0, 1))
+
+# Last: the C++ kernels are registered for ops (and fallbacks) defined above.
+TORCH_LIBRARY_PATH = _load_torch_library()

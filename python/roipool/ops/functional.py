@@ -14,6 +14,7 @@ whose native kernel validates the arguments; the Python checks run only in eager
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 
@@ -74,13 +75,22 @@ def _check_int(value: object, name: str, low: int, high: int) -> None:
 
 
 def _is_symbolic(*tensors: Tensor) -> bool:
-    """True while tracing/exporting/compiling or for fake/meta tensors (no data to read)."""
-    if (torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.onnx.is_in_onnx_export()):
-        return True
-    from torch._subclasses.fake_tensor import is_fake
+    """True while tracing/exporting/compiling or for fake/meta tensors (no data to read).
 
-    return any(t.device.type == "meta" or is_fake(t) for t in tensors)
+    Cheap for plain eager tensors (this runs on every call): the TorchScript-based ONNX
+    exporter traces with torch.jit (is_tracing), the dynamo one with fake tensors, and
+    fake tensors are a Tensor subclass, so only subclass instances need is_fake."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return True
+    for t in tensors:
+        if t.is_meta:
+            return True
+        if type(t) is not Tensor:
+            from torch._subclasses.fake_tensor import is_fake
+
+            if is_fake(t):
+                return True
+    return False
 
 
 def _checks_batch_index(rois: Tensor, like: Tensor) -> bool:
@@ -148,15 +158,22 @@ def _script_rois(boxes: BoxesLike) -> Tensor:
 def _first_invalid_row(rois: Tensor, batch: int) -> int:
     """First row whose batch index is not an integer in [0, batch), else -1: one call
     into the core for host rois, tensor ops otherwise."""
-    from roipool.ops._library import _native_module
-
-    native = _native_module()
-    row = native.first_invalid_batch_index(rois.detach(), batch) if native else None
+    native = _library.native_module()
+    row = native.first_invalid_batch_index(rois, batch) if native else None
     if row is not None:
         return row
     column = rois[:, 0]
     bad = ~((column >= 0) & (column < batch) & (column == torch.trunc(column)))
     return int(bad.nonzero()[0, 0]) if bool(bad.any()) else -1
+
+
+def _scale(spatial_scale: float) -> float:
+    """spatial_scale as a float; ValueError unless finite (the kernels' rule), checked
+    here so the public API names it with a ValueError on every backend."""
+    scale = float(spatial_scale)
+    if not math.isfinite(scale):
+        raise ValueError(f"spatial_scale must be finite, got {spatial_scale!r}")
+    return scale
 
 
 def _check_ps_channels(input: Tensor, pooled: tuple[int, int]) -> None:
@@ -184,7 +201,7 @@ def roi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int
     _check_feature(input)
     ph, pw = _pair(output_size)
     rois = _rois(boxes, input, 5)
-    return _library.roi_pool(input, rois, ph, pw, float(spatial_scale))
+    return _library.roi_pool(input, rois, ph, pw, _scale(spatial_scale))
 
 
 def roi_align(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
@@ -220,7 +237,7 @@ def _sampled_box_op(op: Callable[..., Tensor], input: Tensor, boxes: BoxesLike,
     _check_sampling_ratio(sampling_ratio)
     _check_mode(mode)
     rois = _rois(boxes, input, 5)
-    return op(input, rois, ph, pw, float(spatial_scale), sampling_ratio, bool(aligned), mode)
+    return op(input, rois, ph, pw, _scale(spatial_scale), sampling_ratio, bool(aligned), mode)
 
 
 def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
@@ -233,7 +250,7 @@ def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[
     pooled = _pair(output_size)
     _check_ps_channels(input, pooled)
     rois = _rois(boxes, input, 5)
-    return _library.ps_roi_pool(input, rois, *pooled, float(spatial_scale))
+    return _library.ps_roi_pool(input, rois, *pooled, _scale(spatial_scale))
 
 
 def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int],
@@ -247,7 +264,7 @@ def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2
     _check_ps_channels(input, pooled)
     _check_sampling_ratio(sampling_ratio)
     rois = _rois(boxes, input, 5)
-    return _library.ps_roi_align(input, rois, *pooled, float(spatial_scale), sampling_ratio)
+    return _library.ps_roi_align(input, rois, *pooled, _scale(spatial_scale), sampling_ratio)
 
 
 def _check_bin_input(t: Tensor | None, name: str, like: Tensor, shape: tuple[int, ...]) -> None:
@@ -278,7 +295,7 @@ def deform_roi_pool(input: Tensor, boxes: BoxesLike, offset: Tensor | None,
     rois = _rois(boxes, input, 5)
     _check_bin_input(offset, "offset", input, (rois.shape[0], 2, ph, pw))
     _check_bin_input(mask, "mask", input, (rois.shape[0], 1, ph, pw))
-    return _library.deform_roi_pool(input, rois, offset, mask, ph, pw, float(spatial_scale),
+    return _library.deform_roi_pool(input, rois, offset, mask, ph, pw, _scale(spatial_scale),
                                     sampling_ratio, float(gamma))
 
 
@@ -354,7 +371,7 @@ def roi_align_rotated(input: Tensor, boxes: BoxesLike, output_size: Broadcasting
     ph, pw = _pair(output_size)
     _check_sampling_ratio(sampling_ratio)
     rois = _rois(boxes, input, 6)
-    return _library.roi_align_rotated(input, rois, ph, pw, float(spatial_scale), sampling_ratio,
+    return _library.roi_align_rotated(input, rois, ph, pw, _scale(spatial_scale), sampling_ratio,
                                       bool(aligned), bool(clockwise))
 
 
@@ -368,7 +385,7 @@ def prroi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[i
     _check_feature(input)
     ph, pw = _pair(output_size)
     rois = _rois(boxes, input, 5)
-    return _library.prroi_pool(input, rois, ph, pw, float(spatial_scale))
+    return _library.prroi_pool(input, rois, ph, pw, _scale(spatial_scale))
 
 
 # torch.fx.symbolic_trace keeps these as leaf calls (their argument checks need real

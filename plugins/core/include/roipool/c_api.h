@@ -34,6 +34,19 @@ ROIPOOL_C_API int32_t roipool_forward(int32_t op, const roipool::OpAttrs* attrs,
                                       const roipool::OpArgs* args, int32_t device, void* stream,
                                       int32_t num_threads, char* error, size_t error_size);
 
+// As roipool_forward / roipool_backward, with the CPU options given whole: `cpu` may name
+// a framework's intra-op pool (CpuOptions::executor, e.g. torch's parallel_for) that runs
+// the parallel loops instead of the core's own threads; NULL is CpuOptions{}.
+ROIPOOL_C_API int32_t roipool_forward_with(int32_t op, const roipool::OpAttrs* attrs,
+                                           const roipool::OpArgs* args, int32_t device,
+                                           void* stream, const roipool::CpuOptions* cpu,
+                                           char* error, size_t error_size);
+ROIPOOL_C_API int32_t roipool_backward_with(int32_t op, const roipool::OpAttrs* attrs,
+                                            const roipool::OpArgs* args,
+                                            const roipool::GradArgs* grads, int32_t device,
+                                            void* stream, const roipool::CpuOptions* cpu,
+                                            char* error, size_t error_size);
+
 // ---- schema: attribute `index` of `op` (name, AttrType; 1 past the last), its ONNX op_type ----
 ROIPOOL_C_API int32_t roipool_op_attribute(int32_t op, int32_t index, const char** name,
                                            int32_t* type);
@@ -66,6 +79,11 @@ ROIPOOL_C_API int32_t roipool_backward(int32_t op, const roipool::OpAttrs* attrs
                                        const roipool::GradArgs* grads, int32_t device,
                                        void* stream, int32_t num_threads, char* error,
                                        size_t error_size);
+// backward_reads_input of common.h: 1 when this backward call reads the feature values
+// (FeatureMap::data must then be set), 0 when shapes suffice, -1 for bad arguments.
+ROIPOOL_C_API int32_t roipool_backward_reads_input(int32_t op, const roipool::OpAttrs* attrs,
+                                                   const roipool::OpArgs* args,
+                                                   const roipool::GradArgs* grads);
 // first_invalid_batch_index of common.h over host rois; -1 when every index is valid
 // (and -2 for bad arguments).
 ROIPOOL_C_API int64_t roipool_first_invalid_batch_index(const void* rois, int32_t rois_dtype,
