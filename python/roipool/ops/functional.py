@@ -126,11 +126,7 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
                 raise ValueError(f"boxes[{i}] must be [L, {columns - 1}], got {shape}")
         if not boxes:
             return like.new_zeros((0, columns))
-        # Like torchvision's convert_boxes_to_roi_format: full_like keeps every L_i (so K)
-        # symbolic in traced and exported graphs, where len(b) would bake it in.
-        dtype = boxes[0].dtype
-        index = torch.cat([torch.full_like(b[:, :1], i, dtype=dtype) for i, b in enumerate(boxes)])
-        rois = torch.cat([index, torch.cat(list(boxes)).to(dtype)], dim=1)
+        rois = _boxes_to_rois(list(boxes))
     else:
         raise TypeError(f"boxes must be a tensor or a list of tensors, got {type(boxes).__name__}")
     if not rois.is_floating_point():
@@ -146,13 +142,16 @@ def _rois(boxes: BoxesLike, like: Tensor, columns: int) -> Tensor:
     return rois
 
 
-def _script_rois(boxes: BoxesLike) -> Tensor:
-    """The rois tensor of `boxes` under TorchScript (per-image boxes get their image index
-    as column 0, as torchvision's convert_boxes_to_roi_format)."""
+def _boxes_to_rois(boxes: BoxesLike) -> Tensor:
+    """The rois tensor of `boxes` (eager after the checks of _rois, and under TorchScript):
+    per-image boxes get their image index as column 0, in the first list entry's dtype.
+    Like torchvision's convert_boxes_to_roi_format, full_like keeps every L_i (so K)
+    symbolic in traced and exported graphs, where len(b) would bake it in."""
     if isinstance(boxes, Tensor):
         return boxes
-    index = [torch.full_like(b[:, :1], float(i)) for i, b in enumerate(boxes)]
-    return torch.cat([torch.cat(index), torch.cat(boxes)], dim=1)
+    dtype = boxes[0].dtype
+    index = [torch.full_like(b[:, :1], float(i), dtype=dtype) for i, b in enumerate(boxes)]
+    return torch.cat([torch.cat(index), torch.cat(boxes).to(dtype)], dim=1)
 
 
 def _first_invalid_row(rois: Tensor, batch: int) -> int:
@@ -196,7 +195,7 @@ def roi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int
              spatial_scale: float = 1.0) -> Tensor:
     """RoIPool (torchvision.ops.roi_pool): max over quantised bins -> [K, C, ph, pw]."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.roi_pool(input, _script_rois(boxes), output_size[0],
+        return torch.ops.roipool.roi_pool(input, _boxes_to_rois(boxes), output_size[0],
                                           output_size[1], spatial_scale)
     _check_feature(input)
     ph, pw = _pair(output_size)
@@ -209,7 +208,7 @@ def roi_align(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[in
               mode: str = "avg") -> Tensor:
     """RoIAlign (torchvision.ops.roi_align; ``mode="max"`` as mmcv) -> [K, C, ph, pw]."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.roi_align(input, _script_rois(boxes), output_size[0],
+        return torch.ops.roipool.roi_align(input, _boxes_to_rois(boxes), output_size[0],
                                            output_size[1], spatial_scale, sampling_ratio, aligned,
                                            mode)
     return _sampled_box_op(_library.roi_align, input, boxes, output_size, spatial_scale,
@@ -221,7 +220,7 @@ def roi_warp(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[int
              mode: str = "avg") -> Tensor:
     """RoIWarp (SPEC 3.3): RoIAlign on the box rounded to feature-map pixels."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.roi_warp(input, _script_rois(boxes), output_size[0],
+        return torch.ops.roipool.roi_warp(input, _boxes_to_rois(boxes), output_size[0],
                                           output_size[1], spatial_scale, sampling_ratio, aligned,
                                           mode)
     return _sampled_box_op(_library.roi_warp, input, boxes, output_size, spatial_scale,
@@ -244,7 +243,7 @@ def ps_roi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[
                 spatial_scale: float = 1.0) -> Tensor:
     """PSRoIPool (torchvision.ops.ps_roi_pool) -> [K, C / (ph*pw), ph, pw]."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.ps_roi_pool(input, _script_rois(boxes), output_size[0],
+        return torch.ops.roipool.ps_roi_pool(input, _boxes_to_rois(boxes), output_size[0],
                                              output_size[1], spatial_scale)
     _check_feature(input)
     pooled = _pair(output_size)
@@ -257,7 +256,7 @@ def ps_roi_align(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2
                  spatial_scale: float = 1.0, sampling_ratio: int = -1) -> Tensor:
     """PSRoIAlign (torchvision.ops.ps_roi_align) -> [K, C / (ph*pw), ph, pw]."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.ps_roi_align(input, _script_rois(boxes), output_size[0],
+        return torch.ops.roipool.ps_roi_align(input, _boxes_to_rois(boxes), output_size[0],
                                               output_size[1], spatial_scale, sampling_ratio)
     _check_feature(input)
     pooled = _pair(output_size)
@@ -286,7 +285,7 @@ def deform_roi_pool(input: Tensor, boxes: BoxesLike, offset: Tensor | None,
     gamma * roi size * offset; `mask` [K, 1, ph, pw] multiplies the result (mmcv's
     ModulatedDeformRoIPoolPack). Without offset it is aligned RoIAlign."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.deform_roi_pool(input, _script_rois(boxes), offset, mask,
+        return torch.ops.roipool.deform_roi_pool(input, _boxes_to_rois(boxes), offset, mask,
                                                  output_size[0], output_size[1], spatial_scale,
                                                  sampling_ratio, gamma)
     _check_feature(input)
@@ -314,7 +313,7 @@ def multi_scale_roi_align(features: list[Tensor], boxes: BoxesLike,
     """
     if torch.jit.is_scripting():
         return torch.ops.roipool.multi_scale_roi_align(
-            _script_rois(boxes), features, output_size[0], output_size[1], sampling_ratio,
+            _boxes_to_rois(boxes), features, output_size[0], output_size[1], sampling_ratio,
             aligned, spatial_scales, level_mapping,
             _canonical_scale(level_mapping, canonical_scale), canonical_level, roi_scale_factor)
     scales = _check_multi_scale(features, spatial_scales, level_mapping)
@@ -364,7 +363,7 @@ def roi_align_rotated(input: Tensor, boxes: BoxesLike, output_size: Broadcasting
                       clockwise: bool = False) -> Tensor:
     """RoIAlignRotated (mmcv): boxes (cx, cy, w, h, theta in radians) -> [K, C, ph, pw]."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.roi_align_rotated(input, _script_rois(boxes), output_size[0],
+        return torch.ops.roipool.roi_align_rotated(input, _boxes_to_rois(boxes), output_size[0],
                                                    output_size[1], spatial_scale,
                                                    sampling_ratio, aligned, clockwise)
     _check_feature(input)
@@ -380,7 +379,7 @@ def prroi_pool(input: Tensor, boxes: BoxesLike, output_size: BroadcastingList2[i
     """PrRoIPool (mmcv): exact bin integral of the interpolated map -> [K, C, ph, pw];
     differentiable w.r.t. the boxes as well."""
     if torch.jit.is_scripting():
-        return torch.ops.roipool.prroi_pool(input, _script_rois(boxes), output_size[0],
+        return torch.ops.roipool.prroi_pool(input, _boxes_to_rois(boxes), output_size[0],
                                             output_size[1], spatial_scale)
     _check_feature(input)
     ph, pw = _pair(output_size)
